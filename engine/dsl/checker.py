@@ -266,7 +266,9 @@ class _Checker:
         blocks = tuple(sorted(first.values(), key=sort_key))
         self._reachability(blocks)
         if self.diags:
-            raise DslError(sorted(self.diags, key=lambda d: (d.location.file, d.location.line, d.location.column)),
+            # An operand may be typed twice (to resolve a bare enum name from the other side).
+            unique = list(dict.fromkeys(self.diags))
+            raise DslError(sorted(unique, key=lambda d: (d.location.file, d.location.line, d.location.column)),
                            {f.source.name: f.source for f in self.files})
         return Program(tuple(self.files), blocks, block_files, self.params, self.strategies,
                        self.resolutions, self.types)

@@ -39,12 +39,14 @@ class CompiledBlock:
     reset_conditions: tuple[CondInfo, ...]
     fast: Fn  # frame -> (index of first condition not true, or -1; its value)
     reset: Fn | None
-    operands: tuple[Fn, ...]  # per condition: frame -> (its value, *operand values)
+    operands: tuple[Fn, ...]  # per condition: frame -> (its value, distance, *operand values)
     reset_operands: tuple[Fn, ...]
     lets: Fn  # frame -> let values
     let_names: tuple[str, ...]
+    let_types: tuple[Ty, ...]
     args: Fn  # frame -> per action, a tuple of argument values
     arg_names: tuple[tuple[str, ...], ...]
+    arg_types: tuple[tuple[Ty, ...], ...]
 
     @property
     def id(self) -> str:
@@ -166,8 +168,38 @@ class _Gen:
 _NOT_CONST = object()
 
 
-def _operands(e: ast.Expr) -> list[ast.Expr]:
-    """The values worth showing for a condition: comparison sides first, then the leaves."""
+def _operands(e: ast.Expr, program: Program) -> list[ast.Expr]:
+    """Values worth showing for a condition: comparison sides, then the leaves it reads.
+
+    Constants (literals, enum members) are left out: their value is their text.
+    """
+    out: list[ast.Expr] = []
+    seen: set[tuple[int, int, int | None, int | None]] = set()
+    for x in _candidate_operands(e):
+        # The same name read twice is shown once: key on its position-free shape.
+        key = (hash(_shape(x)), 0, None, None)
+        if isinstance(x, ast.Literal) or key in seen:
+            continue
+        seen.add(key)
+        r = program.resolutions.get(id(x))
+        if r is not None and r.kind == "enum":
+            continue
+        out.append(x)
+    return out
+
+
+def _shape(x: ast.Expr) -> str:
+    if isinstance(x, ast.Path):
+        return x.dotted
+    if isinstance(x, ast.Call):
+        args = [_shape(a) for a in x.args] + [f"{k.name}={_shape(k.value)}" for k in x.kwargs]
+        return f"{x.func}({','.join(args)})"
+    if isinstance(x, ast.Literal):
+        return x.text
+    return f"{type(x).__name__}:{x.loc.line}:{x.loc.column}"
+
+
+def _candidate_operands(e: ast.Expr) -> list[ast.Expr]:
     inner = e.operand if isinstance(e, ast.Not) else e
     heads: list[ast.Expr] = []
     if isinstance(inner, ast.Compare):
@@ -226,7 +258,7 @@ def compile_program(program: Program) -> tuple[CompiledBlock, ...]:
         def infos(conds: tuple[ast.Expr, ...], g: _Gen = g, text: Any = text) -> tuple[CondInfo, ...]:
             out = []
             for i, c in enumerate(conds):
-                ops = _operands(c)
+                ops = _operands(c, program)
                 inner = c.operand if isinstance(c, ast.Not) else c
                 out.append(CondInfo(
                     i, text(c), c.loc, tuple(text(o) for o in ops),
@@ -247,7 +279,11 @@ def compile_program(program: Program) -> tuple[CompiledBlock, ...]:
             names = []
             for i, c in enumerate(conds):
                 name = f"{prefix}_{i}"
-                vals = [g.expr(c)] + [g.expr(o) for o in _operands(c)]
+                inner = c.operand if isinstance(c, ast.Not) else c
+                dist = "None"
+                if isinstance(inner, ast.Compare) and len(inner.ops) == 1 and inner.ops[0] not in ("==", "!="):
+                    dist = f"H.distance({g.expr(inner.operands[0])}, {g.expr(inner.operands[1])})"
+                vals = [g.expr(c), dist] + [g.expr(o) for o in _operands(c, program)]
                 lines.append(f"def {name}({FRAME}):")
                 lines.extend(let_lines)
                 lines.append(f"    return ({''.join(v + ', ' for v in vals)})")
@@ -270,7 +306,10 @@ def compile_program(program: Program) -> tuple[CompiledBlock, ...]:
         metas.append({
             "block": b, "n": n, "conds": infos(b.conditions), "rconds": infos(b.reset or ()),
             "ops": ops, "rops": reset_ops, "let_names": tuple(lt.name for lt in b.lets),
+            "let_types": tuple(program.types.get(id(lt.value), UNKNOWN) for lt in b.lets),
             "arg_names": tuple(tuple(a.name for a in act.args) for act in b.actions),
+            "arg_types": tuple(tuple(program.types.get(id(a.value), UNKNOWN) for a in act.args)
+                               for act in b.actions),
         })
     namespace: dict[str, Any] = {"__builtins__": {"abs": abs}, "H": helpers, **consts}
     code = compile("\n".join(lines) + "\n", "<v6-rules>", "exec")
@@ -282,8 +321,8 @@ def compile_program(program: Program) -> tuple[CompiledBlock, ...]:
             fast=namespace[f"_fast{m['n']}"], reset=namespace.get(f"_reset{m['n']}") if m["rconds"] else None,
             operands=tuple(namespace[o] for o in m["ops"]),
             reset_operands=tuple(namespace[o] for o in m["rops"]),
-            lets=namespace[f"_lets{m['n']}"], let_names=m["let_names"],
-            args=namespace[f"_args{m['n']}"], arg_names=m["arg_names"],
+            lets=namespace[f"_lets{m['n']}"], let_names=m["let_names"], let_types=m["let_types"],
+            args=namespace[f"_args{m['n']}"], arg_names=m["arg_names"], arg_types=m["arg_types"],
         )
         for m in metas
     )

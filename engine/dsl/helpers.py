@@ -18,6 +18,15 @@ def diff(a: float | None, b: float | None) -> float | None:
     return None if a is None or b is None else a - b
 
 
+def distance(a: Any, b: Any) -> float | None:
+    """How far the left side of a comparison is from its threshold (right minus left)."""
+    if not isinstance(a, float | int) or not isinstance(b, float | int):
+        return None
+    if isinstance(a, bool) or isinstance(b, bool):
+        return None
+    return float(b) - float(a)
+
+
 def min_(*xs: float | None) -> float | None:
     return None if any(x is None for x in xs) else min(xs)  # type: ignore[type-var]
 

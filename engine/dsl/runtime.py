@@ -64,14 +64,16 @@ class _Tick:
         for i in wanted:
             info = infos[i]
             try:
-                result, *values = fns[i](*frame)
+                result, dist, *values = fns[i](*frame)
             except Exception:
-                result, values = None, [None] * len(info.operand_texts)
+                result, dist, values = None, None, [None] * len(info.operand_texts)
             ops = tuple(
                 Operand(t, v, unit_name(ty))
                 for t, v, ty in zip(info.operand_texts, values, info.operand_types, strict=True)
             )
-            out.append(ConditionTrace(i, info.text, str(info.loc), result, ops, _distance(info, values, result)))
+            dist_unit = ops[0].unit if ops else ""
+            out.append(ConditionTrace(i, info.text, str(info.loc), result, ops,
+                                      dist if result is False else None, dist_unit))
         return tuple(out)
 
     def _lets(self, cb: CompiledBlock, frame: tuple[Any, ...]) -> tuple[Operand, ...]:
@@ -81,7 +83,8 @@ class _Tick:
             values = cb.lets(*frame)
         except Exception:
             values = (None,) * len(cb.let_names)
-        return tuple(Operand(n, v, "") for n, v in zip(cb.let_names, values, strict=True))
+        return tuple(Operand(n, v, unit_name(t))
+                     for n, v, t in zip(cb.let_names, values, cb.let_types, strict=True))
 
     def _record(self, cb: CompiledBlock, subject: str, status: str, failed: int | None,
                 conds: tuple[ConditionTrace, ...], lets: tuple[Operand, ...] = (), note: str | None = None) -> None:
@@ -100,23 +103,14 @@ class _Tick:
             arg_values = cb.args(*frame)
         except Exception:
             arg_values = tuple((None,) * len(names) for names in cb.arg_names)
-        for action, names, values in zip(b.actions, cb.arg_names, arg_values, strict=True):
+        for action, names, values, types in zip(b.actions, cb.arg_names, arg_values, cb.arg_types, strict=True):
             self.decisions.append(Decision(
                 time=self.time, ruleset=self.rs.hash, rule_id=b.id, kind=b.kind, phase=b.phase or b.kind,
                 verb=action.verb, target=action.target, args=tuple(zip(names, values, strict=True)),
+                arg_units=tuple(unit_name(t) for t in types),
                 symbol=symbol, position_id=position, reason=b.reason or b.title, priority=b.priority,
                 location=str(b.loc),
             ))
-
-
-def _distance(info: CondInfo, values: Sequence[Any], result: bool | None) -> float | None:
-    """For a failed two-sided numeric comparison: how far the left side is from the threshold."""
-    if result is not False or len(info.ops) != 1 or info.ops[0] in ("==", "!="):
-        return None
-    a, b = values[0], values[1]
-    if isinstance(a, bool) or isinstance(b, bool) or not isinstance(a, float | int) or not isinstance(b, float | int):
-        return None
-    return float(b) - float(a)
 
 
 def evaluate(rs: RuleSet, snap: Snapshot, level: Level = Level.OFF) -> tuple[tuple[Decision, ...], Trace | None]:
@@ -125,10 +119,12 @@ def evaluate(rs: RuleSet, snap: Snapshot, level: Level = Level.OFF) -> tuple[tup
     regime_source = "snapshot"
     if t.market.regime is None:
         regime_source = "unknown"
-        for cb in rs.regimes:
+        for i, cb in enumerate(rs.regimes):
             if t.run(cb, t.frame(t.empty_u, None), "market"):
                 t.market = replace(t.market, regime=cb.block.id)
                 regime_source = "policy"
+                for later in rs.regimes[i + 1 :]:
+                    t.skip(later, "market", f"regime '{cb.id}' matched first")
                 break
     portfolio_frame = t.frame(t.empty_u, None)
     for cb in (*rs.breakers, *rs.limits, *rs.hedges):

@@ -30,6 +30,7 @@ class Decision:
     verb: str
     target: str | None
     args: tuple[tuple[str, Any], ...]
+    arg_units: tuple[str, ...]
     symbol: str | None
     position_id: str | None
     reason: str | None
@@ -37,7 +38,9 @@ class Decision:
     location: str
 
     def describe(self) -> str:
-        args = ", ".join(f"{k}={fmt_value(v)}" for k, v in self.args)
+        args = ", ".join(
+            f"{k}={fmt_value(v, u)}" for (k, v), u in zip(self.args, self.arg_units, strict=False)
+        )
         what = f"{self.verb}{' ' + self.target if self.target else ''}{f'({args})' if args else ''}"
         subject = self.position_id or self.symbol or "portfolio"
         return f"{self.rule_id} [{self.phase}] {what} on {subject}"
@@ -61,6 +64,7 @@ class ConditionTrace:
     result: bool | None  # None: unknown
     operands: tuple[Operand, ...]
     distance: float | None = None  # for a failed numeric comparison: how far from holding
+    distance_unit: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +111,7 @@ def fmt_value(v: Any, unit: str = "") -> str:
             return "unknown"
         if unit == "percent":
             return f"{x * 100:.4g}%"
-        if unit in ("money", "price"):
+        if unit in ("money", "price", "dollars"):
             sign = "-" if x < 0 else ""
             return f"{sign}${abs(x):,.2f}"
         if unit == "days":

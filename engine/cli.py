@@ -1,0 +1,193 @@
+"""The `v6` command line: check, format, test and explain rules; print the vocabulary."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from enum import Enum
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from engine.dsl.errors import DslError
+
+app = typer.Typer(
+    help="V6: an autonomous options trading rule engine. Rules live in text files; "
+    "these commands check, format, test and explain them.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _user_errors(fn: F) -> F:
+    """A trader's mistake is a located message and exit code 1, never a traceback."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except DslError as exc:
+            typer.echo(exc.render(), err=True)
+            raise typer.Exit(1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+class TraceLevel(str, Enum):
+    fails = "fails"
+    full = "full"
+
+
+def _load(target: str) -> Any:
+    from engine.dsl.ruleset import load_ruleset
+
+    return load_ruleset(target)
+
+
+@app.command()
+@_user_errors
+def check(
+    paths: Annotated[list[Path], typer.Argument(help="rule files, folders or *.ruleset.yaml manifests")],
+) -> None:
+    """Parse and check rules; list every error. Exit 0 when all are valid, 1 otherwise."""
+    from engine.dsl.ruleset import MANIFEST_SUFFIX, load, loose_manifest, read_manifest
+
+    manifests = [p for p in paths if p.name.endswith(MANIFEST_SUFFIX)]
+    loose = [p for p in paths if p not in manifests]
+    targets = [read_manifest(m) for m in manifests] if manifests else []
+    if loose:
+        targets.append(loose_manifest(loose))
+    failed = False
+    for m in targets:
+        try:
+            rs = load(m)
+        except DslError as exc:
+            failed = True
+            typer.echo(exc.render() + "\n", err=True)
+            n = len(exc.diagnostics)
+            typer.echo(f"✘ {m.name}: {n} error{'s' * (n != 1)}", err=True)
+            continue
+        typer.echo(f"✔ {rs.name}: {len(m.files)} files, {len(rs.blocks)} blocks, "
+                   f"{len(rs.strategies)} strategies, hash {rs.hash}")
+    raise typer.Exit(1 if failed else 0)
+
+
+@app.command()
+@_user_errors
+def fmt(
+    paths: Annotated[list[Path], typer.Argument(help="rule files or folders")],
+    check_only: Annotated[bool, typer.Option("--check", help="only report files that would change")] = False,
+) -> None:
+    """Format rule files canonically (idempotent; comments are kept)."""
+    from engine.dsl.fmt import format_path
+
+    files: list[Path] = []
+    for p in paths:
+        files.extend(sorted(p.rglob("*.v6")) if p.is_dir() else [p])
+    changed = [f for f in files if not format_path(f, write=not check_only)]
+    for f in changed:
+        typer.echo(f"{'would reformat' if check_only else 'reformatted'} {f}")
+    typer.echo(f"{len(files)} files, {len(changed)} {'to reformat' if check_only else 'reformatted'}")
+    raise typer.Exit(1 if check_only and changed else 0)
+
+
+@app.command("test")
+@_user_errors
+def test_rules(
+    targets: Annotated[list[str] | None, typer.Argument(help="rule-set names or manifests (default: shipped sets)")] = None,
+) -> None:
+    """Run the rule tests of rule sets and report condition coverage."""
+    from engine.dsl.ruletests import run_tests
+    from engine.paths import RULES_DIR
+
+    names = targets or [str(p) for p in sorted(RULES_DIR.rglob("*.ruleset.yaml"))]
+    failed = 0
+    for name in names:
+        rs = _load(name)
+        results, cov = run_tests(rs)
+        typer.echo(f"{rs.name} ({rs.hash}): {len(results)} cases")
+        for r in results:
+            typer.echo(f"  {'✔' if r.ok else '✘'} {r.name}   {r.file}:{r.line}")
+            for f in r.failures:
+                typer.echo(f"      {f}")
+        failed += sum(not r.ok for r in results)
+        total, evaluated, both, never = cov.summary(rs)
+        typer.echo(f"  condition coverage: {evaluated}/{total} evaluated, {both}/{total} seen both true and false")
+        for n in never:
+            typer.echo(f"      never evaluated: {n}")
+    typer.echo(f"{'FAILED' if failed else 'ok'}: {failed} failing case{'s' * (failed != 1)}")
+    raise typer.Exit(1 if failed else 0)
+
+
+@app.command()
+def vocab(as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False) -> None:
+    """Print the rule vocabulary: fields with types and units, functions, actions, enums."""
+    from engine.dsl.vocab import export
+
+    data = export()
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+        return
+    typer.echo(f"V6 rule language, version {data['language_version']}\n\nFIELDS")
+    for f in data["fields"]:
+        unit = f.get("unit") or f.get("enum") or f["type"]
+        scope = "" if f["scope"] == "any" else f"  [{f['scope']} rules]"
+        typer.echo(f"  {f['path']:<36} {unit:<10} {f['doc']}{scope}")
+    typer.echo("\nFUNCTIONS")
+    for fn in data["functions"]:
+        params = ", ".join(f"{p['name']}: {p.get('unit') or p.get('enum') or p['type']}" for p in fn["params"])
+        ret = fn["returns"].get("unit") or fn["returns"]["type"]
+        typer.echo(f"  {fn['name']}({params}{', …' if fn['variadic'] else ''}) -> {ret}   {fn['doc']}")
+    typer.echo("\nACTIONS")
+    for a in data["actions"]:
+        target = f" <{a['target']}>" if a["target"] else ""
+        params = ", ".join(p["name"] for p in a["params"])
+        typer.echo(f"  {a['verb']}{target}{f'({params})' if params else ''}   {a['doc']}  [in: {', '.join(a['contexts'])}]")
+    typer.echo("\nENUMS")
+    for k, v in data["enums"].items():
+        typer.echo(f"  {k}: {', '.join(v)}")
+    typer.echo(f"\nUNITS: {', '.join(data['units'])}   (literals: 50%  $5  45d  0.16)")
+
+
+@app.command()
+@_user_errors
+def explain(
+    rules: Annotated[str, typer.Option(help="rule-set name, manifest, or folder of rules")],
+    snapshot: Annotated[Path, typer.Option(help="snapshot file (JSON or YAML, format v6-snapshot/1)")],
+    rule: Annotated[str | None, typer.Option(help="show only this rule id")] = None,
+    level: Annotated[TraceLevel, typer.Option(help="fails: first failing condition; full: everything")] = TraceLevel.full,
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+) -> None:
+    """Evaluate rules against one snapshot and show which fired, which did not, and why."""
+    from engine.dsl.explain import render_text, to_data
+    from engine.dsl.runtime import evaluate
+    from engine.dsl.trace import Level
+    from engine.state.snapshot_io import load_snapshot
+
+    rs = _load(rules)
+    if rule is not None and rs.block(rule) is None:
+        from engine.dsl.errors import did_you_mean
+
+        hint = did_you_mean(rule, [b.id for b in rs.blocks]) or ""
+        typer.echo(f"error: no rule '{rule}' in rule set {rs.name}. {hint}", err=True)
+        raise typer.Exit(1)
+    snap = load_snapshot(snapshot)
+    decisions, trace = evaluate(rs, snap, Level(level.value))
+    assert trace is not None
+    if as_json:
+        typer.echo(json.dumps(to_data(rs, decisions, trace), indent=2, default=str))
+    else:
+        typer.echo(render_text(rs, decisions, trace, rule))
+
+
+def main() -> None:  # pragma: no cover - console entry
+    app(prog_name="v6")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

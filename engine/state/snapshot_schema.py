@@ -1,0 +1,258 @@
+"""The v6-snapshot/1 document schema: pydantic models that check a snapshot file's content."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, model_validator
+from pydantic import ValidationError as PydanticValidationError
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from engine.state import snapshot_values as v
+from engine.state.snapshot import REGIMES, RISK_STATES, SESSIONS
+
+FORMAT = "v6-snapshot/1"
+_RANK_HINT = "plain numbers are fractions: write 42% (or 0.42) for forty-two percent"
+
+
+def _format(value: object) -> str:
+    if value != FORMAT:
+        v.fail(f"unknown snapshot format {value!r}", f"this engine reads format: {FORMAT}")
+    return FORMAT
+
+
+Num = Annotated[float | None, BeforeValidator(v.number)]
+NonNeg = Annotated[float | None, BeforeValidator(v.bounded(v.number, 0))]
+Pct = Annotated[float | None, BeforeValidator(v.percent)]
+NonNegPct = Annotated[float | None, BeforeValidator(v.bounded(v.percent, 0))]
+Rank = Annotated[float | None, BeforeValidator(v.bounded(v.percent, 0, 1, hint=_RANK_HINT))]
+Usd = Annotated[float | None, BeforeValidator(v.money)]
+Price = Annotated[float | None, BeforeValidator(v.bounded(v.money, 0))]
+_strike = v.bounded(v.money, 0, lo_open=True)
+Strike = Annotated[float, BeforeValidator(_strike)]
+Time = Annotated[datetime, BeforeValidator(v.as_datetime)]
+Day = Annotated[date, BeforeValidator(v.as_date)]
+Right = Annotated[bool, BeforeValidator(v.right)]
+Name = Annotated[str, BeforeValidator(v.name)]
+Count = Annotated[int, Strict(), Field(ge=0)]
+Session = Annotated[str, BeforeValidator(v.choice(SESSIONS, "session"))]
+Regime = Annotated[str, BeforeValidator(v.choice(REGIMES, "regime"))]
+RiskName = Annotated[str, BeforeValidator(v.choice(RISK_STATES, "risk state", upper=True))]
+
+CellNum = Annotated[float, BeforeValidator(v.chain_cell(v.number))]
+CellPrice = Annotated[float, BeforeValidator(v.chain_cell(v.money, 0))]
+CellCount = Annotated[float, BeforeValidator(v.chain_cell(v.number, 0))]
+CellIv = Annotated[float, BeforeValidator(v.chain_cell(v.percent, 0))]
+CellStrike = Annotated[float, BeforeValidator(v.chain_cell(_strike, required=True))]
+CellExpiry = Annotated[date, BeforeValidator(v.as_date)]
+
+
+def _or_empty(empty: Any) -> BeforeValidator:
+    return BeforeValidator(lambda value: v.empty_if_null(value, empty))
+
+
+def _raise(title: str, errors: list[InitErrorDetails]) -> None:
+    # A ValidationError raised in an after-validator is merged, with its locs prefixed.
+    if errors:
+        raise PydanticValidationError.from_exception_data(title, errors)
+
+
+def _error(
+    loc: tuple[str | int, ...], value: object, message: str, hint: str | None = None
+) -> InitErrorDetails:
+    ctx: dict[str, Any] = {"message": message}
+    if hint:
+        ctx["hint"] = hint
+    return InitErrorDetails(
+        type=PydanticCustomError(v.ERROR_TYPE, "{message}", ctx), loc=loc, input=value
+    )
+
+
+class _Doc(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FutureDoc(_Doc):
+    price: Usd = None
+    change_pct: Pct = None
+
+
+class MarketDoc(_Doc):
+    session: Session
+    regime: Regime | None = None
+    vix: NonNeg = None
+    vix9d: NonNeg = None
+    vix3m: NonNeg = None
+    vvix: NonNeg = None
+    skew_index: NonNeg = None
+    vix_change_pct: Pct = None
+    futures: Annotated[dict[str, FutureDoc], _or_empty({})] = {}
+
+
+class UnderlyingDoc(_Doc):
+    price: Price = None
+    prev_close: Price = None
+    change_pct: Pct = None
+    dividend_yield: Pct = None
+    iv_rank: Rank = None
+    iv_percentile: Rank = None
+    atm_iv: NonNegPct = None
+    iv_30d: NonNegPct = None
+    skew_25d_ratio: NonNeg = None
+    risk_reversal_25d: Pct = None
+    skew_slope: Num = None
+    term_slope: NonNeg = None
+    realized_vol_20d: NonNegPct = None
+    beta: Num = None
+
+
+class ChainDoc(_Doc):
+    expiry: list[CellExpiry]
+    strike: list[CellStrike]
+    right: list[Right]
+    bid: list[CellPrice] | None = None
+    ask: list[CellPrice] | None = None
+    last: list[CellPrice] | None = None
+    volume: list[CellCount] | None = None
+    open_interest: list[CellCount] | None = None
+    iv: list[CellIv] | None = None
+    delta: list[CellNum] | None = None
+    gamma: list[CellNum] | None = None
+    vega: list[CellNum] | None = None
+    theta: list[CellNum] | None = None
+
+    @model_validator(mode="after")
+    def _rows(self) -> ChainDoc:
+        n = len(self.strike)
+        errors = [
+            _error(
+                (col,),
+                None,
+                f"column '{col}' has {len(vals)} entries but 'strike' has {n}",
+                "every column of a chain has one entry per contract",
+            )
+            for col in type(self).model_fields
+            if (vals := getattr(self, col)) is not None and len(vals) != n
+        ]
+        if self.bid is not None and self.ask is not None:
+            errors += [
+                _error(("bid", i), b, f"crossed quote: bid {b:g} > ask {a:g}")
+                for i, (b, a) in enumerate(zip(self.bid, self.ask, strict=False))
+                if b > a  # NaN compares False: a missing side is never "crossed"
+            ]
+        _raise("chain", errors)
+        return self
+
+
+class LegDoc(_Doc):
+    role: Name
+    right: Right
+    strike: Strike
+    expiry: Day
+    quantity: Annotated[int, Strict()]
+    entry_price: Price = None
+    mark: Price = None
+    delta: Num = None
+    iv: NonNegPct = None
+
+    @model_validator(mode="after")
+    def _nonzero(self) -> LegDoc:
+        if self.quantity == 0:
+            _raise(
+                "leg",
+                [
+                    _error(
+                        ("quantity",),
+                        0,
+                        "a leg's quantity is never 0",
+                        "-1 for a short leg, +1 for a long leg",
+                    )
+                ],
+            )
+        return self
+
+
+class PositionDoc(_Doc):
+    id: Name
+    strategy: Name
+    symbol: Name
+    opened_at: Time
+    quantity: Annotated[int, Strict(), Field(gt=0)]
+    legs: Annotated[list[LegDoc], Field(min_length=1)]
+    entry_credit: Usd = None
+    mark: Usd = None
+    pnl: Usd = None
+    pnl_pct_of_credit: Pct = None
+    high_water_pnl_pct: Pct = None
+    max_loss: Usd = None
+    entry_regime: Regime | None = None
+    entry_iv: NonNegPct = None
+    days_held: NonNeg = None
+    dte: Num = None
+    delta: Num = None
+    gamma: Num = None
+    vega: Usd = None
+    theta: Usd = None
+    adjustments: Count = 0
+
+
+class PortfolioDoc(_Doc):
+    net_liq: Usd = None
+    cash: Usd = None
+    peak_net_liq: Usd = None
+    day_pnl: Usd = None
+    day_pnl_pct: Pct = None
+    drawdown_pct: NonNegPct = None
+    open_positions: Count | None = None
+    positions_by_symbol: dict[str, Count] | None = None
+    positions_by_strategy: dict[str, Count] | None = None
+    bw_delta_spy: Num = None
+    delta: Num = None
+    gamma: Num = None
+    vega: Usd = None
+    theta: Usd = None
+    buying_power_used: Usd = None
+    buying_power_available: Usd = None
+    margin_used_pct: NonNegPct = None
+
+
+class RiskDoc(_Doc):
+    state: RiskName = "ACTIVE"
+    breakers_tripped: Annotated[list[Name], _or_empty([])] = []
+    entries_blocked: Annotated[bool, Strict()] = False
+    orders_rejected_today: Count = 0
+    data_age_seconds: NonNeg = None
+    broker_connected: Annotated[bool, Strict()] = True
+
+
+class SnapshotDoc(_Doc):
+    format: Annotated[str, BeforeValidator(_format)]
+    time: Time
+    market: MarketDoc
+    underlyings: Annotated[dict[str, UnderlyingDoc], _or_empty({})] = {}
+    chains: Annotated[dict[str, ChainDoc], _or_empty({})] = {}
+    positions: Annotated[list[PositionDoc], _or_empty([])] = []
+    portfolio: Annotated[PortfolioDoc, _or_empty({})] = PortfolioDoc()
+    risk: Annotated[RiskDoc, _or_empty({})] = RiskDoc()
+
+    @model_validator(mode="after")
+    def _positions(self) -> SnapshotDoc:
+        errors: list[InitErrorDetails] = []
+        seen: set[str] = set()
+        for i, p in enumerate(self.positions):
+            if p.id in seen:
+                errors.append(
+                    _error(("positions", i, "id"), p.id, f"duplicate position id {p.id!r}")
+                )
+            seen.add(p.id)
+            if p.opened_at > self.time:
+                errors.append(
+                    _error(
+                        ("positions", i, "opened_at"),
+                        str(p.opened_at),
+                        "position opened after the snapshot time",
+                    )
+                )
+        _raise("snapshot", errors)
+        return self

@@ -1,0 +1,629 @@
+"""Snapshot files: loading, the model's invariants, round trips, located errors, overrides."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import textwrap
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from engine.dsl.errors import DslError
+from engine.dsl.source import Location, display_name
+from engine.paths import ROOT
+from engine.state import (
+    Chain,
+    Leg,
+    MarketState,
+    Position,
+    Snapshot,
+    load_document,
+    load_snapshot,
+    snapshot_from_document,
+    snapshot_to_document,
+    with_overrides,
+)
+
+NY = ZoneInfo("America/New_York")
+EXAMPLES = ROOT / "tests" / "snapshots"
+RULE_BASES = ROOT / "rules" / "snapshots"
+PAIRS = [("spy_calm", "calm"), ("spy_stressed", "stressed"), ("spy_ic_open", "ic_open")]
+
+HEADER = """\
+format: v6-snapshot/1
+time: 2024-03-15T15:45:00-04:00
+market:
+  session: regular
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "snap.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+def error_of(path: Path) -> DslError:
+    with pytest.raises(DslError) as info:
+        load_snapshot(path)
+    return info.value
+
+
+def where(path: Path, line: int, col: int) -> str:
+    return f"{display_name(path)}:{line}:{col}: error V6E410"
+
+
+def minimal_doc(**sections: Any) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "format": "v6-snapshot/1",
+        "time": "2024-03-15T15:45:00-04:00",
+        "market": {"session": "regular"},
+    }
+    doc.update(sections)
+    return doc
+
+
+# --------------------------------------------------------------------------- example files
+
+
+@pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.json")) + sorted(RULE_BASES.glob("*.yaml")))
+def test_every_example_loads_with_three_underlyings(path: Path) -> None:
+    snap = load_snapshot(path)
+    assert set(snap.underlyings) == {"SPY", "QQQ", "IWM"}
+    assert snap.time.tzinfo is not None
+    spy = snap.chains["SPY"]
+    assert len(spy) > 0
+    assert np.all(spy.bid <= spy.ask)
+    assert np.all(spy.iv > 0)
+    # puts have negative delta, calls positive; deltas fall as the strike rises
+    assert np.all(spy.delta[~spy.is_call] < 0) and np.all(spy.delta[spy.is_call] > 0)
+    for exp in spy.expiries():
+        for is_call in (False, True):
+            rows = (spy.expiry == exp) & (spy.is_call == is_call)
+            order = np.argsort(spy.strike[rows])
+            assert np.all(np.diff(spy.delta[rows][order]) < 0)
+
+
+@pytest.mark.parametrize(("json_name", "yaml_name"), PAIRS)
+def test_json_and_yaml_versions_agree_except_chain_size(json_name: str, yaml_name: str) -> None:
+    a = load_snapshot(EXAMPLES / f"{json_name}.json")
+    b = load_snapshot(RULE_BASES / f"{yaml_name}.yaml")
+    assert dataclasses.replace(a, chains={}) == dataclasses.replace(b, chains={})
+    assert len(b.chains["SPY"].expiries()) == 1
+
+
+def test_calm_example() -> None:
+    snap = load_snapshot(EXAMPLES / "spy_calm.json")
+    assert snap.market.vix is not None and 12 <= snap.market.vix <= 14
+    spy = snap.underlying("SPY")
+    assert spy is not None and spy.price == 510.0 and spy.iv_rank == 0.55
+    chain = snap.chains["SPY"]
+    dtes = [(d.astype(date) - snap.time.date()).days for d in chain.expiries()]
+    assert len(dtes) == 2 and 28 <= dtes[0] <= 32 and 43 <= dtes[1] <= 47
+    strikes = np.unique(chain.strike)
+    assert np.all(np.diff(strikes) == 5.0)
+    assert strikes.min() >= 510 * 0.9 and strikes.max() <= 510 * 1.1
+    assert len(chain) == 2 * 2 * len(strikes)
+    assert snap.positions == ()
+    assert snap.portfolio.net_liq == 100_000 and snap.portfolio.open_positions == 0
+
+
+def test_stressed_example() -> None:
+    snap = load_snapshot(EXAMPLES / "spy_stressed.json")
+    m = snap.market
+    assert m.vix == 38.0 and m.vix3m is not None and m.vix / m.vix3m > 1
+    spy = snap.underlyings["SPY"]
+    assert spy.change_pct == pytest.approx(-0.04, abs=0.002)
+    (ic,) = snap.positions
+    assert ic.strategy == "iron_condor" and ic.pnl_pct_of_credit == -1.5
+    assert ic.pnl is not None and ic.pnl < 0
+    assert snap.portfolio.day_pnl_pct == -0.035
+    assert snap.portfolio.positions_by_strategy == {"iron_condor": 1}
+
+
+def test_ic_open_example_derives_dte() -> None:
+    snap = load_snapshot(EXAMPLES / "spy_ic_open.json")
+    assert snap.market.vix == 17.0
+    (ic,) = snap.positions
+    assert ic.pnl_pct_of_credit == 0.6 and ic.high_water_pnl_pct == 0.65
+    assert ic.dte == 21.0  # not in the file: derived from the leg expiries
+    assert {leg.role for leg in ic.legs} == {"short_put", "long_put", "short_call", "long_call"}
+    short_put = ic.leg("short_put")
+    assert short_put is not None and short_put.quantity == -1 and not short_put.is_call
+    assert ic.leg("straddle") is None
+
+
+# --------------------------------------------------------------------------- the model
+
+
+def test_snapshot_is_immutable() -> None:
+    snap = load_snapshot(EXAMPLES / "spy_ic_open.json")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        snap.market = snap.market  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        snap.underlyings["TSLA"] = snap.underlyings["SPY"]  # type: ignore[index]
+    with pytest.raises(ValueError, match="read-only"):
+        snap.chains["SPY"].bid[0] = 0.0
+    with pytest.raises(TypeError):
+        snap.portfolio.positions_by_symbol["QQQ"] = 1  # type: ignore[index]
+
+
+def test_chain_validates_and_copies_its_columns() -> None:
+    strikes = np.array([500.0, 505.0])
+    chain = Chain.from_columns("SPY", ["2024-04-19", "2024-04-12"], strikes, [False, True])
+    assert len(chain) == 2 and np.isnan(chain.bid).all()
+    assert chain.expiries().tolist() == [date(2024, 4, 12), date(2024, 4, 19)]
+    strikes[0] = 1.0  # the caller's array stays theirs
+    assert chain.strike[0] == 500.0 and strikes.flags.writeable
+    with pytest.raises(ValueError, match="equal length"):
+        Chain.from_columns("SPY", ["2024-04-19"], [500.0, 505.0], [False, True])
+    assert chain == Chain.from_columns("SPY", ["2024-04-19", "2024-04-12"], [500, 505], [0, 1])
+    assert chain != Chain.from_columns("SPY", ["2024-04-19", "2024-04-12"], [500, 510], [0, 1])
+
+
+def test_model_defaults_and_checks() -> None:
+    snap = Snapshot(time=datetime(2024, 3, 15, 10, tzinfo=NY), market=MarketState(session="pre"))
+    assert snap.risk.state == "ACTIVE" and snap.portfolio.open_positions == 0
+    assert snap.underlying("SPY") is None and snap.chain("SPY") is None
+    with pytest.raises(ValueError, match="timezone"):
+        Snapshot(time=datetime(2024, 3, 15, 10), market=MarketState(session="pre"))
+    with pytest.raises(ValueError, match="regime"):
+        MarketState(session="regular", regime="panic")
+    leg = Leg(role="short_put", is_call=False, strike=500, expiry=date(2024, 4, 19), quantity=-1)
+    with pytest.raises(ValueError, match="quantity"):
+        Position(
+            id="x", strategy="s", symbol="SPY", opened_at=snap.time, quantity=0, legs=(leg,)
+        )
+
+
+# --------------------------------------------------------------------------- round trips
+
+
+@pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.json")) + sorted(RULE_BASES.glob("*.yaml")))
+def test_examples_round_trip(path: Path, tmp_path: Path) -> None:
+    snap = load_snapshot(path)
+    doc = snapshot_to_document(snap)
+    text = json.dumps(doc, allow_nan=False)  # JSON-able: no NaN, no datetimes
+    assert snapshot_from_document(json.loads(text)) == snap
+    out = tmp_path / "again.json"
+    out.write_text(text, encoding="utf-8")
+    assert load_snapshot(out) == snap  # and through the YAML/JSON file reader
+
+
+def test_round_trip_keeps_missing_chain_values() -> None:
+    chain = {"expiry": ["2024-04-19"] * 2, "strike": [500, 505], "right": ["P", "call"]}
+    chain["bid"] = [1.0, None]
+    snap = snapshot_from_document(minimal_doc(chains={"SPY": chain}))
+    assert math.isnan(snap.chains["SPY"].bid[1]) and math.isnan(snap.chains["SPY"].ask[0])
+    doc = snapshot_to_document(snap)
+    assert doc["chains"]["SPY"]["bid"] == [1.0, None]
+    assert doc["chains"]["SPY"]["right"] == ["P", "C"]
+    assert snapshot_from_document(doc) == snap
+
+
+maybe = st.none() | st.floats(allow_nan=True, allow_infinity=False, width=64)
+fraction = st.none() | st.floats(min_value=0, max_value=1)
+as_percent_text = st.decimals(min_value=-1000, max_value=1000, places=3).map(lambda d: f"{d}%")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    vix=st.none() | st.floats(min_value=0, max_value=1e6),
+    vix_change=maybe | as_percent_text,
+    beta=maybe,
+    iv_rank=fraction,
+    rr=maybe | as_percent_text,
+    net_liq=maybe | st.integers(-(10**9), 10**9).map(lambda c: f"${c / 100:,.2f}"),
+    day_pnl_pct=maybe,
+    pnl=maybe,
+)
+def test_scalar_fields_round_trip(
+    vix: float | None,
+    vix_change: float | str | None,
+    beta: float | None,
+    iv_rank: float | None,
+    rr: float | str | None,
+    net_liq: float | str | None,
+    day_pnl_pct: float | None,
+    pnl: float | None,
+) -> None:
+    leg = {"role": "short_put", "right": "P", "strike": 500, "expiry": "2024-04-19", "quantity": -1}
+    position = {
+        "id": "P1", "strategy": "short_put", "symbol": "SPY", "quantity": 1, "legs": [leg],
+        "opened_at": "2024-03-01T10:00:00", "entry_credit": 2.5, "pnl": pnl,
+    }  # fmt: skip
+    doc = minimal_doc(
+        market={"session": "regular", "vix": vix, "vix_change_pct": vix_change},
+        underlyings={"SPY": {"beta": beta, "iv_rank": iv_rank, "risk_reversal_25d": rr}},
+        portfolio={"net_liq": net_liq, "day_pnl_pct": day_pnl_pct},
+        positions=[position],
+    )
+    snap = snapshot_from_document(doc)
+    again = snapshot_from_document(json.loads(json.dumps(snapshot_to_document(snap))))
+    assert again == snap
+
+    def expect(value: float | str | None) -> float | None:
+        if isinstance(value, str):
+            number = float(value.strip("%").replace("$", "").replace(",", ""))
+            return number / 100 if value.endswith("%") else number
+        return None if value is None or math.isnan(value) else value
+
+    assert snap.market.vix == vix
+    assert snap.market.vix_change_pct == pytest.approx(expect(vix_change))
+    assert snap.underlyings["SPY"].beta == expect(beta)
+    assert snap.underlyings["SPY"].risk_reversal_25d == pytest.approx(expect(rr))
+    assert snap.portfolio.net_liq == pytest.approx(expect(net_liq))
+    assert snap.positions[0].pnl == expect(pnl)
+    ratio = snap.positions[0].pnl_pct_of_credit
+    assert ratio == (None if expect(pnl) is None else pytest.approx(expect(pnl) / 250))  # type: ignore[operator]
+
+
+# --------------------------------------------------------------------------- values and units
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("42%", 0.42), ("-2.5%", -0.025), ("1.3%", 0.013), (0.42, 0.42), ("0.42", 0.42), (None, None),
+     (".nan", None), ("NaN", None)],
+)  # fmt: skip
+def test_percent_values(text: object, expected: float | None) -> None:
+    snap = snapshot_from_document(minimal_doc(underlyings={"SPY": {"atm_iv": 0.1, "change_pct": text}}))
+    assert snap.underlyings["SPY"].change_pct == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("$1,000.50", 1000.5), ("-$350", -350.0), ("$-350", -350.0), ("$100,000", 100000.0), (-350, -350.0),
+     ("1250.5", 1250.5)],
+)  # fmt: skip
+def test_money_values(text: object, expected: float) -> None:
+    snap = snapshot_from_document(minimal_doc(portfolio={"day_pnl": text}))
+    assert snap.portfolio.day_pnl == expected
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [("day_pnl", "$1,00", "dollar amount"), ("day_pnl", "5%", "percentage"),
+     ("day_pnl_pct", "$5", "dollar"), ("day_pnl_pct", "lots", "expected a number"),
+     ("net_liq", True, "expected a number"), ("drawdown_pct", "-1%", ">= 0")],
+)  # fmt: skip
+def test_bad_values_are_refused(field: str, value: object, message: str) -> None:
+    with pytest.raises(DslError, match=message) as info:
+        snapshot_from_document(minimal_doc(portfolio={field: value}))
+    assert info.value.codes == ["V6E410"]
+    assert f"portfolio.{field}" in str(info.value)
+
+
+def test_rank_written_as_whole_percent_gets_a_hint() -> None:
+    with pytest.raises(DslError) as info:
+        snapshot_from_document(minimal_doc(underlyings={"SPY": {"iv_rank": 42}}))
+    assert "write 42%" in str(info.value)
+
+
+def test_times_are_new_york_exchange_time() -> None:
+    naive = snapshot_from_document(minimal_doc(time="2024-03-15T15:45:00"))
+    assert naive.time == datetime(2024, 3, 15, 15, 45, tzinfo=NY)
+    utc = snapshot_from_document(minimal_doc(time="2024-03-15T19:45:00Z"))
+    assert utc.time == naive.time and utc.time.tzinfo == NY and utc.time.hour == 15
+    with pytest.raises(DslError, match="date and time"):
+        snapshot_from_document(minimal_doc(time="2024-03-15"))
+
+
+# --------------------------------------------------------------------------- derived fields
+
+
+def _position_doc(**extra: Any) -> dict[str, Any]:
+    legs = [
+        {"role": "short_put", "right": "P", "strike": 480, "expiry": "2024-04-19", "quantity": -1},
+        {"role": "long_put", "right": "P", "strike": 475, "expiry": "2024-04-12", "quantity": 1},
+    ]
+    doc = {"id": "P1", "strategy": "put_spread", "symbol": "SPY", "quantity": 2, "legs": legs}
+    return doc | {"opened_at": "2024-03-01T15:45:00-05:00"} | extra
+
+
+def test_position_fields_are_derived_when_absent() -> None:
+    doc = minimal_doc(positions=[_position_doc(entry_credit=1.5, mark=0.9)])
+    (p,) = snapshot_from_document(doc).positions
+    assert p.dte == 28.0  # 2024-03-15 to the nearer expiry, 2024-04-12
+    assert p.days_held == pytest.approx(14.0 - 1 / 24)  # across the DST change
+    assert p.pnl == pytest.approx((1.5 - 0.9) * 100 * 2)
+    assert p.pnl_pct_of_credit == pytest.approx(0.4)
+    portfolio = snapshot_from_document(doc).portfolio
+    assert portfolio.open_positions == 1
+    assert portfolio.positions_by_symbol == {"SPY": 1}
+    assert portfolio.positions_by_strategy == {"put_spread": 1}
+
+
+def test_given_fields_win_over_derived_ones() -> None:
+    pos = _position_doc(entry_credit=1.5, mark=0.9, pnl=50, dte=3, days_held=1)
+    portfolio = {"open_positions": 4, "positions_by_symbol": {"QQQ": 3}}
+    (p,) = snapshot_from_document(minimal_doc(positions=[pos], portfolio=portfolio)).positions
+    assert (p.pnl, p.dte, p.days_held) == (50.0, 3.0, 1.0)
+    assert p.pnl_pct_of_credit == pytest.approx(50 / 300)
+    snap = snapshot_from_document(minimal_doc(positions=[pos], portfolio=portfolio))
+    assert snap.portfolio.open_positions == 4 and snap.portfolio.positions_by_symbol == {"QQQ": 3}
+    assert snap.portfolio.positions_by_strategy == {"put_spread": 1}
+
+
+def test_unknown_credit_leaves_pnl_pct_unknown() -> None:
+    (p,) = snapshot_from_document(minimal_doc(positions=[_position_doc(pnl=-20)])).positions
+    assert p.pnl == -20 and p.pnl_pct_of_credit is None
+
+
+def test_drawdown_is_derived_from_peak() -> None:
+    snap = snapshot_from_document(minimal_doc(portfolio={"net_liq": 95_000, "peak_net_liq": "$100,000"}))
+    assert snap.portfolio.drawdown_pct == pytest.approx(0.05)
+
+
+# --------------------------------------------------------------------------- located errors
+
+
+def test_syntax_error_is_located(tmp_path: Path) -> None:
+    path = write(tmp_path, HEADER + "  vix: [1, 2\nunderlyings: {}\n")
+    err = error_of(path)
+    assert err.codes == ["V6E410"]
+    assert where(path, 6, 12) in err.render() and "syntax error" in err.render()
+
+
+def test_duplicate_key_is_located(tmp_path: Path) -> None:
+    path = write(tmp_path, HEADER + "  vix: 14\n  vix: 15\n")
+    assert where(path, 6, 3) in error_of(path).render()
+
+
+def test_unknown_field_says_did_you_mean(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        HEADER
+        + textwrap.dedent(
+            """\
+          vix: 14.2
+        underlyings:
+          SPY: {price: 510.2, iv_rnak: 42%}
+        """,
+    )
+    err = error_of(path)
+    text = err.render()
+    assert where(path, 7, 23) in text
+    assert "unknown field 'underlyings.SPY.iv_rnak'" in text
+    assert "did you mean 'iv_rank'?" in text
+    assert "    7 |   SPY: {price: 510.2, iv_rnak: 42%}" in text  # the line, with a caret under it
+    assert "^" in text.splitlines()[2]
+
+
+def test_top_level_typo(tmp_path: Path) -> None:
+    path = write(tmp_path, HEADER + "portfolo: {net_liq: 1}\n")
+    text = error_of(path).render()
+    assert where(path, 5, 1) in text and "did you mean 'portfolio'?" in text
+
+
+def test_every_problem_is_reported_in_file_order(tmp_path: Path) -> None:
+    text = """\
+        format: v6-snapshot/1
+        time: 2024-03-15T15:45:00-04:00
+        market:
+          session: regulr
+          regime: normal
+          vix: high
+        underlyings:
+          SPY:
+            price: -5
+        risk:
+          state: haltd
+        """
+    path = write(tmp_path, text)
+    err = error_of(path)
+    rendered = err.render()
+    assert err.codes == ["V6E410"] * 4
+    assert [d.location.line for d in err.diagnostics] == [4, 6, 9, 11]
+    assert where(path, 4, 12) in rendered and "did you mean 'regular'?" in rendered
+    assert where(path, 6, 8) in rendered and "expected a number" in rendered
+    assert where(path, 9, 12) in rendered and "must be >= 0" in rendered
+    assert where(path, 11, 10) in rendered and "did you mean 'HALTED'?" in rendered
+
+
+def test_missing_field_points_at_its_parent(tmp_path: Path) -> None:
+    path = write(tmp_path, "format: v6-snapshot/1\ntime: 2024-03-15T15:45:00\nmarket:\n  vix: 14\n")
+    text = error_of(path).render()
+    assert where(path, 3, 1) in text and "missing required field 'market.session'" in text
+
+
+def test_unknown_regime_in_position(tmp_path: Path) -> None:
+    text = (
+        HEADER
+        + textwrap.dedent(
+            """\
+        positions:
+          - id: P1
+            strategy: iron_condor
+            symbol: SPY
+            opened_at: 2024-02-01T10:00:00-05:00
+            quantity: 1
+            entry_regime: calm
+            legs:
+              - {role: short_put, right: X, strike: 480, expiry: 2024-03-28, quantity: -1}
+        """
+    )
+    path = write(tmp_path, text)
+    err = error_of(path)
+    rendered = err.render()
+    assert where(path, 11, 19) in rendered and "unknown regime 'calm'" in rendered
+    assert where(path, 13, 37) in rendered and "option right" in rendered
+
+
+def _chain_file(tmp_path: Path, bid: str, ask: str = "[1.2, 2.2, 3.2]") -> Path:
+    text = (
+        HEADER
+        + textwrap.dedent(
+            f"""\
+        chains:
+          SPY:
+            expiry: [2024-04-19, 2024-04-19, 2024-04-19]
+            strike: [500, 505, 510]
+            right: [P, P, P]
+            bid: {bid}
+            ask: {ask}
+        """
+    )
+    return write(tmp_path, text)
+
+
+def test_crossed_quote_is_located_at_the_item(tmp_path: Path) -> None:
+    path = _chain_file(tmp_path, "[1.0, 2.5, 3.0]")
+    err = error_of(path)
+    assert len(err.diagnostics) == 1
+    assert where(path, 10, 16) in err.render() and "crossed quote: bid 2.5 > ask 2.2" in err.render()
+
+
+def test_nan_in_chain_is_located_at_the_item(tmp_path: Path) -> None:
+    path = _chain_file(tmp_path, "[1.0, 2.0, .nan]")
+    err = error_of(path)
+    assert where(path, 10, 21) in err.render() and "write null" in err.render()
+
+
+def test_negative_chain_price_is_located(tmp_path: Path) -> None:
+    path = _chain_file(tmp_path, "[1.0, 2.0, 3.0]", ask="[1.2, -2.2, 3.2]")
+    assert where(path, 11, 16) in error_of(path).render()
+
+
+def test_unequal_chain_columns(tmp_path: Path) -> None:
+    path = _chain_file(tmp_path, "[1.0, 2.0]")
+    text = error_of(path).render()
+    assert where(path, 10, 5) in text and "column 'bid' has 2 entries but 'strike' has 3" in text
+
+
+def test_json_errors_are_located(tmp_path: Path) -> None:
+    doc = {
+        "format": "v6-snapshot/1",
+        "time": "2024-03-15T15:45:00-04:00",
+        "market": {"session": "regular"},
+        "chains": {"SPY": {"expiry": ["2024-04-19"], "strike": [500], "right": ["P"], "iv": [math.nan]}},
+    }
+    path = tmp_path / "snap.json"
+    path.write_text(json.dumps(doc, indent=2), encoding="utf-8")  # writes a bare NaN
+    lines = path.read_text().splitlines()
+    line = next(i for i, ln in enumerate(lines, 1) if "NaN" in ln)
+    col = lines[line - 1].index("NaN") + 1
+    assert where(path, line, col) in error_of(path).render()
+
+
+def test_bad_format_version(tmp_path: Path) -> None:
+    path = write(tmp_path, HEADER.replace("v6-snapshot/1", "v6-snapshot/9"))
+    text = error_of(path).render()
+    assert where(path, 1, 9) in text and "unknown snapshot format" in text
+
+
+def test_opened_after_snapshot_and_duplicate_ids(tmp_path: Path) -> None:
+    leg = "{role: short_put, right: P, strike: 480, expiry: 2024-04-19, quantity: -1}"
+    pos = "{id: %s, strategy: s, symbol: SPY, quantity: 1, opened_at: %s, legs: [%s]}"
+    text = HEADER + "positions:\n"
+    text += "  - " + pos % ("A", "2024-03-01T10:00:00", leg) + "\n"
+    text += "  - " + pos % ("A", "2024-03-20T10:00:00", leg) + "\n"
+    path = write(tmp_path, text)
+    err = error_of(path)
+    assert [(d.location.line, d.location.column) for d in err.diagnostics] == [(7, 8), (7, 64)]
+    assert "duplicate position id 'A'" in err.render() and "opened after" in err.render()
+
+
+@pytest.mark.parametrize(
+    ("content", "line", "col", "message"),
+    [
+        (b"", 1, 1, "empty"),
+        (b"# only a comment\n", 1, 1, "empty"),
+        (b"format: v6-snapshot/1\ntime: \xff\n", 2, 7, "not UTF-8"),
+        (b"- a\n- b\n", 1, 1, "must be a mapping"),
+        (b"format: v6-snapshot/1\n\ttime: x\n", 2, 1, "syntax error"),
+    ],
+)
+def test_unreadable_files_are_located(
+    tmp_path: Path, content: bytes, line: int, col: int, message: str
+) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_bytes(content)
+    err = error_of(path)
+    assert err.codes == ["V6E410"]
+    assert where(path, line, col) in err.render() and message in err.render()
+
+
+def test_missing_file() -> None:
+    with pytest.raises(DslError) as info:
+        load_snapshot(Path("no/such/snapshot.yaml"))
+    assert info.value.codes == ["V6E401"]
+
+
+# --------------------------------------------------------------------------- overrides
+
+
+def test_overrides_set_values_and_create_maps() -> None:
+    doc, source = load_document(RULE_BASES / "ic_open.yaml")
+    new = with_overrides(
+        doc,
+        {
+            "underlyings.SPY.iv_rank": "70%",
+            "market.vix": 30,
+            "market.regime": None,
+            "positions.0.pnl_pct_of_credit": 0.8,
+            "underlyings.TSLA.price": 180,
+            "market.futures.ES.change_pct": "-2%",
+        },
+    )
+    snap = snapshot_from_document(new, source)
+    assert snap.underlyings["SPY"].iv_rank == 0.7 and snap.market.vix == 30
+    assert snap.market.regime is None and snap.positions[0].pnl_pct_of_credit == 0.8
+    assert snap.underlyings["TSLA"].price == 180
+    assert snap.market.futures["ES"].change_pct == -0.02
+    assert snap.market.futures["NQ"].price is not None  # siblings untouched
+    # the base document is unchanged
+    base = snapshot_from_document(doc, source)
+    assert base.underlyings["SPY"].iv_rank == 0.38 and "TSLA" not in base.underlyings
+
+
+def test_override_list_index_out_of_range() -> None:
+    doc, _ = load_document(RULE_BASES / "calm.yaml")
+    written = Location("rules/calm_test.yaml", 12, 5)
+    with pytest.raises(DslError) as info:
+        with_overrides(doc, {"positions.0.pnl": 10}, locations={"positions.0.pnl": written})
+    text = info.value.render()
+    assert "rules/calm_test.yaml:12:5: error V6E410" in text and "no index 0" in text
+    with pytest.raises(DslError, match="not a mapping"):
+        with_overrides(doc, {"market.vix.level": 1})
+    with pytest.raises(DslError, match="empty name"):
+        with_overrides(doc, {"market..vix": 1})
+
+
+def test_errors_after_overrides_keep_file_locations(tmp_path: Path) -> None:
+    path = write(tmp_path, HEADER + "  vix: 14\n  vvix: lots\nunderlyings:\n  SPY: {price: 510}\n")
+    doc, source = load_document(path)
+    new = with_overrides(doc, {"underlyings.SPY.price": "cheap", "market.vix": 15})
+    with pytest.raises(DslError) as info:
+        snapshot_from_document(new, source)
+    err = info.value
+    lines = [(d.location.line, d.location.column) for d in err.diagnostics]
+    # vvix is untouched: its own position; the overridden price points at its parent entry
+    assert lines == [(6, 9), (8, 3)]
+    assert "(value set by an override)" in err.diagnostics[1].message
+
+
+def test_override_a_chain_entry(tmp_path: Path) -> None:
+    path = _chain_file(tmp_path, "[1.0, 2.0, 3.0]")
+    doc, source = load_document(path)
+    snap = snapshot_from_document(with_overrides(doc, {"chains.SPY.bid.2": 3.1}), source)
+    assert snap.chains["SPY"].bid.tolist() == [1.0, 2.0, 3.1]
+    crossed = with_overrides(doc, {"chains.SPY.bid.1": 9})
+    with pytest.raises(DslError, match="crossed quote"):
+        snapshot_from_document(crossed, source)
+
+
+def test_time_override_shifts_derived_fields() -> None:
+    doc, source = load_document(RULE_BASES / "ic_open.yaml")
+    base = snapshot_from_document(doc, source)
+    later = base.time + timedelta(days=7)
+    snap = snapshot_from_document(with_overrides(doc, {"time": later.isoformat()}), source)
+    assert snap.positions[0].dte == 14.0
