@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable
 from enum import Enum
 from functools import wraps
@@ -52,7 +51,9 @@ def _load(target: str) -> Any:
 @app.command()
 @_user_errors
 def check(
-    paths: Annotated[list[Path], typer.Argument(help="rule files, folders or *.ruleset.yaml manifests")],
+    paths: Annotated[
+        list[Path], typer.Argument(help="rule files, folders or *.ruleset.yaml manifests")
+    ],
 ) -> None:
     """Parse and check rules; list every error. Exit 0 when all are valid, 1 otherwise."""
     from engine.dsl.ruleset import MANIFEST_SUFFIX, load, loose_manifest, read_manifest
@@ -72,8 +73,10 @@ def check(
             n = len(exc.diagnostics)
             typer.echo(f"✘ {m.name}: {n} error{'s' * (n != 1)}", err=True)
             continue
-        typer.echo(f"✔ {rs.name}: {len(m.files)} files, {len(rs.blocks)} blocks, "
-                   f"{len(rs.strategies)} strategies, hash {rs.hash}")
+        typer.echo(
+            f"✔ {rs.name}: {len(m.files)} files, {len(rs.blocks)} blocks, "
+            f"{len(rs.strategies)} strategies, hash {rs.hash}"
+        )
     raise typer.Exit(1 if failed else 0)
 
 
@@ -81,7 +84,9 @@ def check(
 @_user_errors
 def fmt(
     paths: Annotated[list[Path], typer.Argument(help="rule files or folders")],
-    check_only: Annotated[bool, typer.Option("--check", help="only report files that would change")] = False,
+    check_only: Annotated[
+        bool, typer.Option("--check", help="only report files that would change")
+    ] = False,
 ) -> None:
     """Format rule files canonically (idempotent; comments are kept)."""
     from engine.dsl.fmt import format_path
@@ -92,14 +97,18 @@ def fmt(
     changed = [f for f in files if not format_path(f, write=not check_only)]
     for f in changed:
         typer.echo(f"{'would reformat' if check_only else 'reformatted'} {f}")
-    typer.echo(f"{len(files)} files, {len(changed)} {'to reformat' if check_only else 'reformatted'}")
+    typer.echo(
+        f"{len(files)} files, {len(changed)} {'to reformat' if check_only else 'reformatted'}"
+    )
     raise typer.Exit(1 if check_only and changed else 0)
 
 
 @app.command("test")
 @_user_errors
 def test_rules(
-    targets: Annotated[list[str] | None, typer.Argument(help="rule-set names or manifests (default: shipped sets)")] = None,
+    targets: Annotated[
+        list[str] | None, typer.Argument(help="rule-set names or manifests (default: shipped sets)")
+    ] = None,
 ) -> None:
     """Run the rule tests of rule sets and report condition coverage."""
     from engine.dsl.ruletests import run_tests
@@ -117,7 +126,9 @@ def test_rules(
                 typer.echo(f"      {f}")
         failed += sum(not r.ok for r in results)
         total, evaluated, both, never = cov.summary(rs)
-        typer.echo(f"  condition coverage: {evaluated}/{total} evaluated, {both}/{total} seen both true and false")
+        typer.echo(
+            f"  condition coverage: {evaluated}/{total} evaluated, {both}/{total} seen both true and false"
+        )
         for n in never:
             typer.echo(f"      never evaluated: {n}")
     typer.echo(f"{'FAILED' if failed else 'ok'}: {failed} failing case{'s' * (failed != 1)}")
@@ -125,7 +136,9 @@ def test_rules(
 
 
 @app.command()
-def vocab(as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False) -> None:
+def vocab(
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+) -> None:
     """Print the rule vocabulary: fields with types and units, functions, actions, enums."""
     from engine.dsl.vocab import export
 
@@ -140,14 +153,20 @@ def vocab(as_json: Annotated[bool, typer.Option("--json", help="machine-readable
         typer.echo(f"  {f['path']:<36} {unit:<10} {f['doc']}{scope}")
     typer.echo("\nFUNCTIONS")
     for fn in data["functions"]:
-        params = ", ".join(f"{p['name']}: {p.get('unit') or p.get('enum') or p['type']}" for p in fn["params"])
+        params = ", ".join(
+            f"{p['name']}: {p.get('unit') or p.get('enum') or p['type']}" for p in fn["params"]
+        )
         ret = fn["returns"].get("unit") or fn["returns"]["type"]
-        typer.echo(f"  {fn['name']}({params}{', …' if fn['variadic'] else ''}) -> {ret}   {fn['doc']}")
+        typer.echo(
+            f"  {fn['name']}({params}{', …' if fn['variadic'] else ''}) -> {ret}   {fn['doc']}"
+        )
     typer.echo("\nACTIONS")
     for a in data["actions"]:
         target = f" <{a['target']}>" if a["target"] else ""
         params = ", ".join(p["name"] for p in a["params"])
-        typer.echo(f"  {a['verb']}{target}{f'({params})' if params else ''}   {a['doc']}  [in: {', '.join(a['contexts'])}]")
+        typer.echo(
+            f"  {a['verb']}{target}{f'({params})' if params else ''}   {a['doc']}  [in: {', '.join(a['contexts'])}]"
+        )
     typer.echo("\nENUMS")
     for k, v in data["enums"].items():
         typer.echo(f"  {k}: {', '.join(v)}")
@@ -158,9 +177,13 @@ def vocab(as_json: Annotated[bool, typer.Option("--json", help="machine-readable
 @_user_errors
 def explain(
     rules: Annotated[str, typer.Option(help="rule-set name, manifest, or folder of rules")],
-    snapshot: Annotated[Path, typer.Option(help="snapshot file (JSON or YAML, format v6-snapshot/1)")],
+    snapshot: Annotated[
+        Path, typer.Option(help="snapshot file (JSON or YAML, format v6-snapshot/1)")
+    ],
     rule: Annotated[str | None, typer.Option(help="show only this rule id")] = None,
-    level: Annotated[TraceLevel, typer.Option(help="fails: first failing condition; full: everything")] = TraceLevel.full,
+    level: Annotated[
+        TraceLevel, typer.Option(help="fails: first failing condition; full: everything")
+    ] = TraceLevel.full,
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> None:
     """Evaluate rules against one snapshot and show which fired, which did not, and why."""
@@ -185,9 +208,30 @@ def explain(
         typer.echo(render_text(rs, decisions, trace, rule))
 
 
-def main() -> None:  # pragma: no cover - console entry
-    app(prog_name="v6")
+@app.command()
+@_user_errors
+def demo() -> None:
+    """The end-to-end tour: check and test the shipped rule sets, then compare their decisions."""
+    from engine.demo import run
+
+    raise typer.Exit(1 if run(typer.echo) else 0)
+
+
+bench_app = typer.Typer(
+    help="Benchmarks: the project against its anchors, ratios printed.", no_args_is_help=True
+)
+app.add_typer(bench_app, name="bench")
+
+
+@bench_app.command("dsl")
+def bench_dsl(
+    quick: Annotated[bool, typer.Option(help="fewer iterations (smoke run)")] = False,
+) -> None:
+    """Rule evaluation vs hand-written Python, explain overhead, and compile time of 1,000 rules."""
+    from engine.bench.dsl import report, run
+
+    typer.echo(report(run(quick=quick)))
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    app(prog_name="v6")

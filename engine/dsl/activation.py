@@ -38,7 +38,9 @@ class ActiveRuleSet:
             results, _ = run_tests(candidate)
         except DslError as exc:
             return Activation(False, self._current, errors=exc.render())
-        failed = tuple(f"{r.name} ({r.file}:{r.line}): {'; '.join(r.failures)}" for r in results if not r.ok)
+        failed = tuple(
+            f"{r.name} ({r.file}:{r.line}): {'; '.join(r.failures)}" for r in results if not r.ok
+        )
         if failed:
             return Activation(False, self._current, failed_tests=failed)
         self._current = candidate

@@ -45,7 +45,9 @@ class _Build(Transformer[Token, Any]):
         return Location(self.source.name, meta.line, meta.column, meta.end_line, meta.end_column)
 
     def _tok(self, tok: Token) -> Location:
-        return Location(self.source.name, tok.line or 0, tok.column or 0, tok.end_line, tok.end_column)
+        return Location(
+            self.source.name, tok.line or 0, tok.column or 0, tok.end_line, tok.end_column
+        )
 
     # -------------------------------------------------------------- literals
     @v_args(meta=True)
@@ -173,7 +175,9 @@ class _Build(Transformer[Token, Any]):
     def param_decl(self, meta: Meta, c: list[Any]) -> ast.ParamDecl:
         name, unit, rng, default = c
         lo, hi = rng if rng is not None else (None, None)
-        return ast.ParamDecl(self._loc(meta), str(name), str(unit), self._tok(unit), default, lo, hi)
+        return ast.ParamDecl(
+            self._loc(meta), str(name), str(unit), self._tok(unit), default, lo, hi
+        )
 
     strategy_param = param_decl
 
@@ -195,8 +199,16 @@ class _Build(Transformer[Token, Any]):
     def leg_clause(self, meta: Meta, c: list[Any]) -> ast.LegDecl:
         name, side, ratio, right, selector, value = c
         return ast.LegDecl(
-            self._loc(meta), str(name), str(side), self._tok(side), int(ratio) if ratio else 1,
-            str(right), self._tok(right), str(selector), self._tok(selector), value,
+            self._loc(meta),
+            str(name),
+            str(side),
+            self._tok(side),
+            int(ratio) if ratio else 1,
+            str(right),
+            self._tok(right),
+            str(selector),
+            self._tok(selector),
+            value,
         )
 
     @v_args(meta=True)
@@ -204,10 +216,14 @@ class _Build(Transformer[Token, Any]):
         return ("expiry", c[0], c[1])
 
 
+def _title(node: object) -> str | None:
+    return node if isinstance(node, str) else None
+
+
 def _block(builder: _Build, tree: Tree[Any]) -> ast.Block:
     kind = tree.data.removesuffix("_decl")
     name_tok = tree.children[0]
-    title = tree.children[1]
+    title = _title(tree.children[1])
     clauses: list[ast.Clause] = []
     fields: dict[str, Any] = {"lets": [], "conditions": (), "actions": (), "priority": 0}
     for item in tree.children[2:]:
@@ -220,7 +236,7 @@ def _block(builder: _Build, tree: Tree[Any]) -> ast.Block:
         keyword = _BLOCK_CLAUSES[str(item.data)]
         loc = builder._loc(item.meta)
         clauses.append(ast.Clause(loc, keyword))
-        kids = item.children
+        kids: list[Any] = item.children
         if item.data == "on_clause":
             fields["phase"], fields["phase_loc"] = str(kids[0]), builder._tok(kids[0])
         elif item.data == "priority_clause":
@@ -260,6 +276,7 @@ def _block(builder: _Build, tree: Tree[Any]) -> ast.Block:
 
 
 def _strategy(builder: _Build, tree: Tree[Any]) -> ast.StrategyDecl:
+    title = _title(tree.children[1])
     params, legs = [], []
     target = within = None
     for item in tree.children[2:]:
@@ -270,8 +287,13 @@ def _strategy(builder: _Build, tree: Tree[Any]) -> ast.StrategyDecl:
         elif isinstance(item, tuple) and item[0] == "expiry":
             target, within = item[1], item[2]
     return ast.StrategyDecl(
-        builder._loc(tree.meta), str(tree.children[0]), tree.children[1], tuple(params), target,
-        within, tuple(legs),
+        builder._loc(tree.meta),
+        str(tree.children[0]),
+        title,
+        tuple(params),
+        target,
+        within,
+        tuple(legs),
     )
 
 

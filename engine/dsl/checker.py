@@ -30,7 +30,12 @@ _REQUIRED = {
 }
 # Blocks evaluated first-match-wins within a group: anything ranked below an unconditional
 # block of the same group can never fire.
-FIRST_MATCH_GROUPS = {"exit": "close", "take_profit": "close", "adjust": "adjust", "regime": "regime"}
+FIRST_MATCH_GROUPS = {
+    "exit": "close",
+    "take_profit": "close",
+    "adjust": "adjust",
+    "regime": "regime",
+}
 
 
 @dataclass(frozen=True)
@@ -74,7 +79,9 @@ class _Checker:
     def err(self, code: Code, msg: str, node: ast.Node, hint: str | None = None) -> None:
         self.diags.append(Diagnostic(code, msg, node.loc, hint))
 
-    def scope(self, context: str, file: ast.RuleFile, params: dict[str, tuple[Ty, Any]] | None = None) -> Scope:
+    def scope(
+        self, context: str, file: ast.RuleFile, params: dict[str, tuple[Ty, Any]] | None = None
+    ) -> Scope:
         return Scope(
             context=context,
             params=self.params.get(file.source.name, {}) if params is None else params,
@@ -85,13 +92,21 @@ class _Checker:
         )
 
     # ---------------------------------------------------------------- params
-    def param_decls(self, decls: Sequence[ast.ParamDecl], file: ast.RuleFile) -> dict[str, tuple[Ty, Any]]:
+    def param_decls(
+        self, decls: Sequence[ast.ParamDecl], file: ast.RuleFile
+    ) -> dict[str, tuple[Ty, Any]]:
         out: dict[str, tuple[Ty, Any]] = {}
         for p in decls:
             ty = _UNITS.get(p.unit)
             if ty is None:
-                self.diags.append(Diagnostic(Code.UNKNOWN_UNIT, f"unknown unit '{p.unit}'", p.unit_loc,
-                                             did_you_mean(p.unit, _UNITS) or "units: " + ", ".join(_UNITS)))
+                self.diags.append(
+                    Diagnostic(
+                        Code.UNKNOWN_UNIT,
+                        f"unknown unit '{p.unit}'",
+                        p.unit_loc,
+                        did_you_mean(p.unit, _UNITS) or "units: " + ", ".join(_UNITS),
+                    )
+                )
                 continue
             if p.name in out:
                 self.err(Code.DUPLICATE, f"param '{p.name}' is declared twice", p)
@@ -102,14 +117,21 @@ class _Checker:
                 try:
                     convert_to(literal_type(e), ty)
                 except UnitError as exc:
-                    self.err(Code.UNIT_MISMATCH, f"param '{p.name}' is {p.unit}: {exc}", e, exc.hint)
-            d, lo, hi = _const(p.default), p.low and _const(p.low), p.high and _const(p.high)
+                    self.err(
+                        Code.UNIT_MISMATCH, f"param '{p.name}' is {p.unit}: {exc}", e, exc.hint
+                    )
+            d = _const(p.default)
+            lo = _const(p.low) if p.low else None
+            hi = _const(p.high) if p.high else None
             if lo is not None and hi is not None and lo > hi:
                 self.err(Code.OUT_OF_RANGE, f"range of '{p.name}' is empty: {lo} > {hi}", p)
             elif d is not None and ((lo is not None and d < lo) or (hi is not None and d > hi)):
                 assert p.low is not None and p.high is not None
-                self.err(Code.OUT_OF_RANGE, f"default of '{p.name}' is outside its range "
-                         f"[{p.low.text}, {p.high.text}]", p.default)
+                self.err(
+                    Code.OUT_OF_RANGE,
+                    f"default of '{p.name}' is outside its range [{_text(p.low)}, {_text(p.high)}]",
+                    p.default,
+                )
             out[p.name] = (ty, d)
         return out
 
@@ -117,7 +139,12 @@ class _Checker:
     def strategy(self, s: ast.StrategyDecl, file: ast.RuleFile) -> None:
         if s.id in self.strategies:
             first = self.strategies[s.id].decl.loc
-            self.err(Code.DUPLICATE, f"strategy '{s.id}' is declared twice", s, f"first declared at {first}")
+            self.err(
+                Code.DUPLICATE,
+                f"strategy '{s.id}' is declared twice",
+                s,
+                f"first declared at {first}",
+            )
         params = self.param_decls(s.params, file)
         sc = self.scope("strategy", file, params)
         if s.expiry_target is None or s.expiry_within is None:
@@ -138,7 +165,9 @@ class _Checker:
             ):
                 if value not in allowed:
                     hint = did_you_mean(value, allowed) or "one of: " + ", ".join(allowed)
-                    self.diags.append(Diagnostic(Code.UNKNOWN_VALUE, f"'{value}' is not a leg {what}", loc, hint))
+                    self.diags.append(
+                        Diagnostic(Code.UNKNOWN_VALUE, f"'{value}' is not a leg {what}", loc, hint)
+                    )
             if leg.ratio < 1:
                 self.err(Code.OUT_OF_RANGE, "a leg ratio is at least 1", leg)
             sc.legs = frozenset(seen)
@@ -159,16 +188,31 @@ class _Checker:
         context = b.phase or "entry"
         if b.kind == "rule":
             if b.phase is None:
-                self.err(Code.MISSING_CLAUSE, f"rule '{b.id}' needs 'on <phase>'", b, "phases: " + ", ".join(PHASES))
+                self.err(
+                    Code.MISSING_CLAUSE,
+                    f"rule '{b.id}' needs 'on <phase>'",
+                    b,
+                    "phases: " + ", ".join(PHASES),
+                )
                 return
             if b.phase not in PHASES:
                 assert b.phase_loc is not None
-                self.diags.append(Diagnostic(Code.UNKNOWN_PHASE, f"unknown phase '{b.phase}'", b.phase_loc,
-                                             did_you_mean(b.phase, PHASES) or "phases: " + ", ".join(PHASES)))
+                self.diags.append(
+                    Diagnostic(
+                        Code.UNKNOWN_PHASE,
+                        f"unknown phase '{b.phase}'",
+                        b.phase_loc,
+                        did_you_mean(b.phase, PHASES) or "phases: " + ", ".join(PHASES),
+                    )
+                )
                 return
         if b.kind == "regime" and b.id not in ENUMS["regime"]:
-            self.err(Code.UNKNOWN_VALUE, f"'{b.id}' is not a regime", b,
-                     did_you_mean(b.id, ENUMS["regime"]) or "regimes: " + ", ".join(ENUMS["regime"]))
+            self.err(
+                Code.UNKNOWN_VALUE,
+                f"'{b.id}' is not a regime",
+                b,
+                did_you_mean(b.id, ENUMS["regime"]) or "regimes: " + ", ".join(ENUMS["regime"]),
+            )
         self._clauses(b)
         sc = self.scope(context, file)
         for i, let in enumerate(b.lets):
@@ -181,7 +225,11 @@ class _Checker:
             if t.kind not in ("bool", "unknown"):
                 self.err(Code.TYPE_MISMATCH, f"a condition must be true or false, not {t}", cond)
             if isinstance(cond, ast.Literal) and cond.value is False:
-                self.err(Code.UNREACHABLE, f"{b.kind} '{b.id}' can never fire: condition is 'false'", cond)
+                self.err(
+                    Code.UNREACHABLE,
+                    f"{b.kind} '{b.id}' can never fire: condition is 'false'",
+                    cond,
+                )
         for e in b.reset or ():
             if infer(e, sc).kind not in ("bool", "unknown"):
                 self.err(Code.TYPE_MISMATCH, "a reset condition must be true or false", e)
@@ -192,11 +240,15 @@ class _Checker:
 
     def _clauses(self, b: ast.Block) -> None:
         seen: dict[str, ast.Clause] = {}
-        allowed = _ALLOWED.get(b.phase or "", None) if b.kind == "rule" else None
+        allowed = _ALLOWED.get(b.phase or "") if b.kind == "rule" else None
         for c in b.clauses:
             if c.keyword != "let" and c.keyword in seen:
-                self.err(Code.REPEATED_CLAUSE, f"'{c.keyword}' appears twice in {b.kind} '{b.id}'", c,
-                         f"first at {seen[c.keyword].loc}")
+                self.err(
+                    Code.REPEATED_CLAUSE,
+                    f"'{c.keyword}' appears twice in {b.kind} '{b.id}'",
+                    c,
+                    f"first at {seen[c.keyword].loc}",
+                )
             seen[c.keyword] = c
             if allowed is not None and c.keyword not in allowed:
                 self.err(Code.BAD_CLAUSE, f"'{c.keyword}' does not apply to {b.phase} rules", c)
@@ -208,30 +260,52 @@ class _Checker:
         spec = ACTIONS.get(a.verb)
         context = b.phase if b.kind == "rule" else b.kind
         if spec is None:
-            self.err(Code.UNKNOWN_ACTION, f"unknown action '{a.verb}'", a,
-                     did_you_mean(a.verb, ACTIONS) or "actions: " + ", ".join(ACTIONS))
+            self.err(
+                Code.UNKNOWN_ACTION,
+                f"unknown action '{a.verb}'",
+                a,
+                did_you_mean(a.verb, ACTIONS) or "actions: " + ", ".join(ACTIONS),
+            )
             return
         if context not in spec.contexts:
-            self.err(Code.WRONG_CONTEXT, f"'{a.verb}' cannot be used in {context} {'rules' if b.kind == 'rule' else 'blocks'}",
-                     a, "allowed in: " + ", ".join(spec.contexts))
+            self.err(
+                Code.WRONG_CONTEXT,
+                f"'{a.verb}' cannot be used in {context} {'rules' if b.kind == 'rule' else 'blocks'}",
+                a,
+                "allowed in: " + ", ".join(spec.contexts),
+            )
             return
         params = spec.params
         if spec.target is None and a.target is not None:
             self.err(Code.BAD_CLAUSE, f"'{a.verb}' takes no target, got '{a.target}'", a)
         elif spec.target is not None and a.target is None:
-            self.err(Code.MISSING_ARGUMENT, f"'{a.verb}' needs a {spec.target.replace('_', ' ')}", a)
+            self.err(
+                Code.MISSING_ARGUMENT, f"'{a.verb}' needs a {spec.target.replace('_', ' ')}", a
+            )
             return
         elif spec.target == "strategy" and a.target is not None:
             info = self.strategies.get(a.target)
             if info is None:
-                self.err(Code.UNKNOWN_STRATEGY, f"unknown strategy '{a.target}'", a,
-                         did_you_mean(a.target, self.strategies) or "strategies: " + ", ".join(sorted(self.strategies)))
+                self.err(
+                    Code.UNKNOWN_STRATEGY,
+                    f"unknown strategy '{a.target}'",
+                    a,
+                    did_you_mean(a.target, self.strategies)
+                    or "strategies: " + ", ".join(sorted(self.strategies)),
+                )
                 return
             params = params + tuple(Param(n, t, False, v) for n, (t, v) in info.params.items())
             self._strategy_ranges(a, info)
-        elif spec.target is not None and a.target is not None and a.target not in ENUMS[spec.target]:
-            self.err(Code.UNKNOWN_VALUE, f"'{a.target}' is not a {spec.target.replace('_', ' ')}", a,
-                     did_you_mean(a.target, ENUMS[spec.target]) or "one of: " + ", ".join(ENUMS[spec.target]))
+        elif (
+            spec.target is not None and a.target is not None and a.target not in ENUMS[spec.target]
+        ):
+            self.err(
+                Code.UNKNOWN_VALUE,
+                f"'{a.target}' is not a {spec.target.replace('_', ' ')}",
+                a,
+                did_you_mean(a.target, ENUMS[spec.target])
+                or "one of: " + ", ".join(ENUMS[spec.target]),
+            )
         check_args(a, params, a.args, sc, f"'{a.verb}{' ' + a.target if a.target else ''}'")
 
     def _strategy_ranges(self, a: ast.Action, info: StrategyInfo) -> None:
@@ -241,11 +315,16 @@ class _Checker:
             v = _const(arg.value)
             if p is None or not isinstance(v, float):
                 continue
-            lo, hi = p.low and _const(p.low), p.high and _const(p.high)
+            lo = _const(p.low) if p.low else None
+            hi = _const(p.high) if p.high else None
             if (lo is not None and v < lo) or (hi is not None and v > hi):
                 assert p.low is not None and p.high is not None
-                self.err(Code.OUT_OF_RANGE, f"{arg.name} = {_text(arg.value)} is outside the range "
-                         f"[{p.low.text}, {p.high.text}] declared by strategy '{info.decl.id}'", arg.value)
+                self.err(
+                    Code.OUT_OF_RANGE,
+                    f"{arg.name} = {_text(arg.value)} is outside the range "
+                    f"[{_text(p.low)}, {_text(p.high)}] declared by strategy '{info.decl.id}'",
+                    arg.value,
+                )
 
     # ---------------------------------------------------------------- program
     def run(self) -> Program:
@@ -259,7 +338,12 @@ class _Checker:
         for f in self.files:
             for b in f.blocks:
                 if b.id in first:
-                    self.err(Code.DUPLICATE, f"id '{b.id}' is used twice", b, f"first used at {first[b.id].loc}")
+                    self.err(
+                        Code.DUPLICATE,
+                        f"id '{b.id}' is used twice",
+                        b,
+                        f"first used at {first[b.id].loc}",
+                    )
                 first.setdefault(b.id, b)
                 block_files[b.id] = f
                 self.block(b, f)
@@ -268,10 +352,19 @@ class _Checker:
         if self.diags:
             # An operand may be typed twice (to resolve a bare enum name from the other side).
             unique = list(dict.fromkeys(self.diags))
-            raise DslError(sorted(unique, key=lambda d: (d.location.file, d.location.line, d.location.column)),
-                           {f.source.name: f.source for f in self.files})
-        return Program(tuple(self.files), blocks, block_files, self.params, self.strategies,
-                       self.resolutions, self.types)
+            raise DslError(
+                sorted(unique, key=lambda d: (d.location.file, d.location.line, d.location.column)),
+                {f.source.name: f.source for f in self.files},
+            )
+        return Program(
+            tuple(self.files),
+            blocks,
+            block_files,
+            self.params,
+            self.strategies,
+            self.resolutions,
+            self.types,
+        )
 
     def _reachability(self, blocks: Sequence[ast.Block]) -> None:
         shadow: dict[str, ast.Block] = {}
@@ -281,8 +374,13 @@ class _Checker:
                 continue
             if group in shadow:
                 s = shadow[group]
-                self.err(Code.UNREACHABLE, f"{b.kind} '{b.id}' can never fire: '{s.id}' "
-                         f"(priority {s.priority}) always matches first", b, f"see {s.loc}")
+                self.err(
+                    Code.UNREACHABLE,
+                    f"{b.kind} '{b.id}' can never fire: '{s.id}' "
+                    f"(priority {s.priority}) always matches first",
+                    b,
+                    f"see {s.loc}",
+                )
             elif all(isinstance(c, ast.Literal) and c.value is True for c in b.conditions):
                 shadow[group] = b
 

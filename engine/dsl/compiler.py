@@ -123,14 +123,18 @@ class _Gen:
 
     def _BinOp(self, e: ast.BinOp) -> str:
         a, b = self.t(), self.t()
-        head = f"None if ({a} := {self.expr(e.left)}) is None or ({b} := {self.expr(e.right)}) is None"
+        head = (
+            f"None if ({a} := {self.expr(e.left)}) is None or ({b} := {self.expr(e.right)}) is None"
+        )
         if e.op == "/":
             return f"({head} else ({a} / {b} if {b} else None))"
         return f"({head} else {a} {e.op} {b})"
 
     def _Compare(self, e: ast.Compare) -> str:
         temps = [self.t() for _ in e.operands]
-        nulls = " or ".join(f"({t} := {self.expr(o)}) is None" for t, o in zip(temps, e.operands, strict=True))
+        nulls = " or ".join(
+            f"({t} := {self.expr(o)}) is None" for t, o in zip(temps, e.operands, strict=True)
+        )
         chain = temps[0] + "".join(f" {op} {t}" for op, t in zip(e.ops, temps[1:], strict=True))
         return f"(None if {nulls} else ({chain}))"
 
@@ -162,7 +166,9 @@ class _Gen:
                 default = self.expr(arm.value)
             else:
                 arms.append(f"{self.expr(arm.value)} if {s} == {arm.name!r} else")
-        return f"(None if ({s} := {self.expr(e.subject)}) is None else ({' '.join(arms)} {default}))"
+        return (
+            f"(None if ({s} := {self.expr(e.subject)}) is None else ({' '.join(arms)} {default}))"
+        )
 
 
 _NOT_CONST = object()
@@ -255,19 +261,28 @@ def compile_program(program: Program) -> tuple[CompiledBlock, ...]:
         def text(e: ast.Node, src: Any = src) -> str:
             return str(src.text_between(e.loc)).strip()
 
-        def infos(conds: tuple[ast.Expr, ...], g: _Gen = g, text: Any = text) -> tuple[CondInfo, ...]:
+        def infos(
+            conds: tuple[ast.Expr, ...], g: _Gen = g, text: Any = text
+        ) -> tuple[CondInfo, ...]:
             out = []
             for i, c in enumerate(conds):
                 ops = _operands(c, program)
                 inner = c.operand if isinstance(c, ast.Not) else c
-                out.append(CondInfo(
-                    i, text(c), c.loc, tuple(text(o) for o in ops),
-                    tuple(program.types.get(id(o), UNKNOWN) for o in ops),
-                    inner.ops if isinstance(inner, ast.Compare) else (),
-                ))
+                out.append(
+                    CondInfo(
+                        i,
+                        text(c),
+                        c.loc,
+                        tuple(text(o) for o in ops),
+                        tuple(program.types.get(id(o), UNKNOWN) for o in ops),
+                        inner.ops if isinstance(inner, ast.Compare) else (),
+                    )
+                )
             return tuple(out)
 
-        def cond_fn(name: str, conds: tuple[ast.Expr, ...], g: _Gen = g, let_lines: list[str] = let_lines) -> None:
+        def cond_fn(
+            name: str, conds: tuple[ast.Expr, ...], g: _Gen = g, let_lines: list[str] = let_lines
+        ) -> None:
             lines.append(f"def {name}({FRAME}):")
             lines.extend(let_lines)
             for i, c in enumerate(conds):
@@ -275,13 +290,19 @@ def compile_program(program: Program) -> tuple[CompiledBlock, ...]:
                 lines.append(f"    if _c is not True: return {i}, _c")
             lines.append("    return -1, True")
 
-        def ops_fns(prefix: str, conds: tuple[ast.Expr, ...], g: _Gen = g, let_lines: list[str] = let_lines) -> list[str]:
+        def ops_fns(
+            prefix: str, conds: tuple[ast.Expr, ...], g: _Gen = g, let_lines: list[str] = let_lines
+        ) -> list[str]:
             names = []
             for i, c in enumerate(conds):
                 name = f"{prefix}_{i}"
                 inner = c.operand if isinstance(c, ast.Not) else c
                 dist = "None"
-                if isinstance(inner, ast.Compare) and len(inner.ops) == 1 and inner.ops[0] not in ("==", "!="):
+                if (
+                    isinstance(inner, ast.Compare)
+                    and len(inner.ops) == 1
+                    and inner.ops[0] not in ("==", "!=")
+                ):
                     dist = f"H.distance({g.expr(inner.operands[0])}, {g.expr(inner.operands[1])})"
                 vals = [g.expr(c), dist] + [g.expr(o) for o in _operands(c, program)]
                 lines.append(f"def {name}({FRAME}):")
@@ -301,28 +322,46 @@ def compile_program(program: Program) -> tuple[CompiledBlock, ...]:
         lines.append(f"    return ({''.join(s + ', ' for s in g.let_slots.values())})")
         lines.append(f"def _args{n}({FRAME}):")
         lines.extend(let_lines)
-        arg_tuples = ["(" + "".join(g.expr(a.value) + ", " for a in act.args) + ")" for act in b.actions]
+        arg_tuples = [
+            "(" + "".join(g.expr(a.value) + ", " for a in act.args) + ")" for act in b.actions
+        ]
         lines.append(f"    return ({''.join(t + ', ' for t in arg_tuples)})")
-        metas.append({
-            "block": b, "n": n, "conds": infos(b.conditions), "rconds": infos(b.reset or ()),
-            "ops": ops, "rops": reset_ops, "let_names": tuple(lt.name for lt in b.lets),
-            "let_types": tuple(program.types.get(id(lt.value), UNKNOWN) for lt in b.lets),
-            "arg_names": tuple(tuple(a.name for a in act.args) for act in b.actions),
-            "arg_types": tuple(tuple(program.types.get(id(a.value), UNKNOWN) for a in act.args)
-                               for act in b.actions),
-        })
+        metas.append(
+            {
+                "block": b,
+                "n": n,
+                "conds": infos(b.conditions),
+                "rconds": infos(b.reset or ()),
+                "ops": ops,
+                "rops": reset_ops,
+                "let_names": tuple(lt.name for lt in b.lets),
+                "let_types": tuple(program.types.get(id(lt.value), UNKNOWN) for lt in b.lets),
+                "arg_names": tuple(tuple(a.name for a in act.args) for act in b.actions),
+                "arg_types": tuple(
+                    tuple(program.types.get(id(a.value), UNKNOWN) for a in act.args)
+                    for act in b.actions
+                ),
+            }
+        )
     namespace: dict[str, Any] = {"__builtins__": {"abs": abs}, "H": helpers, **consts}
     code = compile("\n".join(lines) + "\n", "<v6-rules>", "exec")
-    exec(code, namespace)  # noqa: S102 - source generated above from checked, whitelisted parts
+    exec(code, namespace)
     return tuple(
         CompiledBlock(
-            block=m["block"], file=program.block_files[m["block"].id].source.name,
-            conditions=m["conds"], reset_conditions=m["rconds"],
-            fast=namespace[f"_fast{m['n']}"], reset=namespace.get(f"_reset{m['n']}") if m["rconds"] else None,
+            block=m["block"],
+            file=program.block_files[m["block"].id].source.name,
+            conditions=m["conds"],
+            reset_conditions=m["rconds"],
+            fast=namespace[f"_fast{m['n']}"],
+            reset=namespace.get(f"_reset{m['n']}") if m["rconds"] else None,
             operands=tuple(namespace[o] for o in m["ops"]),
             reset_operands=tuple(namespace[o] for o in m["rops"]),
-            lets=namespace[f"_lets{m['n']}"], let_names=m["let_names"], let_types=m["let_types"],
-            args=namespace[f"_args{m['n']}"], arg_names=m["arg_names"], arg_types=m["arg_types"],
+            lets=namespace[f"_lets{m['n']}"],
+            let_names=m["let_names"],
+            let_types=m["let_types"],
+            args=namespace[f"_args{m['n']}"],
+            arg_names=m["arg_names"],
+            arg_types=m["arg_types"],
         )
         for m in metas
     )

@@ -12,7 +12,9 @@ from engine.dsl.trace import Decision, RuleTrace, Trace, fmt_value
 _MARK = {"fired": "✔", "not_fired": "✘", "unknown": "?", "skipped": "·"}
 
 
-def render_text(rs: RuleSet, decisions: Sequence[Decision], trace: Trace, rule: str | None = None) -> str:
+def render_text(
+    rs: RuleSet, decisions: Sequence[Decision], trace: Trace, rule: str | None = None
+) -> str:
     rev = f", git {rs.git_revision}" if rs.git_revision else ""
     out = [
         f"tick {trace.time}   rule set {rs.name} {rs.hash}{rev}",
@@ -36,7 +38,11 @@ def _rule_lines(rt: RuleTrace) -> list[str]:
     mark = _MARK[rt.status]
     if rt.kind == "limit" and rt.status in ("fired", "not_fired", "unknown"):
         # For a limit, the check holding is the good case; failing or unknown is a breach.
-        status = "check holds" if rt.status == "fired" else "BREACHED" + (" (unknown data)" if rt.status == "unknown" else "")
+        status = (
+            "check holds"
+            if rt.status == "fired"
+            else "BREACHED" + (" (unknown data)" if rt.status == "unknown" else "")
+        )
         mark = "✔" if rt.status == "fired" else "!"
     head = f"  {mark} {rt.rule_id} [{rt.phase}] on {rt.subject}: {status}"
     if rt.note:
@@ -53,7 +59,9 @@ def _rule_lines(rt: RuleTrace) -> list[str]:
             lines.append(f"          {shown}")
         if c.distance is not None:
             sign = "+" if c.distance >= 0 else "-"
-            lines.append(f"          distance to threshold: {sign}{fmt_value(abs(c.distance), c.distance_unit)}")
+            lines.append(
+                f"          distance to threshold: {sign}{fmt_value(abs(c.distance), c.distance_unit)}"
+            )
     return lines
 
 

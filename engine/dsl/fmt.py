@@ -7,9 +7,10 @@ from pathlib import Path
 
 from lark import Token, Tree
 
+from engine.dsl.errors import Code, Diagnostic, DslError
 from engine.dsl.fmt_layout import Blank, Layout, SourceText, weave
 from engine.dsl.parser import parse, read_source
-from engine.dsl.source import Source
+from engine.dsl.source import Location, Source
 
 MAX_WIDTH = 100
 INDENT = 2
@@ -37,7 +38,11 @@ def format_source(source: Source) -> str:
     text = source.text if source.text.endswith("\n") else source.text + "\n"
     src = SourceText(text)
     printer = _Printer(src)
-    printer.file(tree)
+    try:
+        printer.file(tree)
+    except RecursionError:  # thousands of nested `not`s parse (LALR is iterative) but recurse here
+        diag = Diagnostic(Code.SYNTAX, "too deeply nested to format", Location(source.name, 1, 1))
+        raise DslError([diag], {source.name: source}) from None
     return weave(printer.out.lines, src)
 
 

@@ -66,7 +66,7 @@ def short_delta_max(p: Any) -> float | None:
     deltas = [lg.delta for lg in p.legs if lg.quantity < 0]
     if not deltas or any(d is None for d in deltas):
         return None
-    return max(abs(d) for d in deltas)
+    return float(max(abs(d) for d in deltas))
 
 
 def _matches(p: Any, strategy: str | None, symbol: str | None) -> bool:
@@ -86,7 +86,7 @@ def breaker_tripped(s: Any, u: Any, name: str | None) -> bool:
 
 
 # ------------------------------------------------------------------ chain selectors
-def _expiry_rows(s: Any, u: Any, dte: float | None) -> tuple[Any, np.ndarray] | None:
+def _expiry_rows(s: Any, u: Any, dte: float | None) -> tuple[Any, Any] | None:
     chain = s.chains.get(u.symbol) if u.symbol else None
     if chain is None or dte is None or len(chain) == 0:
         return None
@@ -100,7 +100,9 @@ def _expiry_rows(s: Any, u: Any, dte: float | None) -> tuple[Any, np.ndarray] | 
     return chain, np.flatnonzero(chain.expiry == pick)
 
 
-def _by_delta(s: Any, u: Any, delta: float | None, dte: float | None, call: bool) -> tuple[Any, int] | None:
+def _by_delta(
+    s: Any, u: Any, delta: float | None, dte: float | None, call: bool
+) -> tuple[Any, int] | None:
     found = _expiry_rows(s, u, dte)
     if found is None or delta is None:
         return None

@@ -5,7 +5,15 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from lark import Lark, Tree, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark import (
+    Lark,
+    Token,
+    Tree,
+    UnexpectedCharacters,
+    UnexpectedEOF,
+    UnexpectedInput,
+    UnexpectedToken,
+)
 from lark.exceptions import LarkError
 
 from engine.dsl.errors import Code, Diagnostic, DslError
@@ -60,7 +68,9 @@ def read_source(path: Path) -> Source:
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise DslError([Diagnostic(Code.FILE_NOT_FOUND, "no such file", Location(name, 0, 0))]) from None
+        raise DslError(
+            [Diagnostic(Code.FILE_NOT_FOUND, "no such file", Location(name, 0, 0))]
+        ) from None
     except OSError as exc:
         msg = f"cannot read file: {exc.strerror}"
         raise DslError([Diagnostic(Code.FILE_NOT_FOUND, msg, Location(name, 0, 0))]) from None
@@ -82,32 +92,39 @@ def decode_source(name: str, raw: bytes) -> Source:
     return Source(name, text)
 
 
-def parse(source: Source) -> Tree[object]:
+def parse(source: Source) -> Tree[Token]:
     """Parse one source; raises DslError with a located, human-worded diagnostic."""
     if not source.text.strip() or all(
         not ln.strip() or ln.lstrip().startswith("#") for ln in source.text.splitlines()
     ):
         diag = Diagnostic(
-            Code.EMPTY, "file has no rules", Location(source.name, 1, 1), "start it with 'version 1'"
+            Code.EMPTY,
+            "file has no rules",
+            Location(source.name, 1, 1),
+            "start it with 'version 1'",
         )
         raise DslError([diag], {source.name: source})
     text = source.text if source.text.endswith("\n") else source.text + "\n"
     if "\x00" in text:
         line = text[: text.index("\x00")].count("\n") + 1
-        diag = Diagnostic(Code.BAD_CHARACTER, "file contains a NUL byte", Location(source.name, line, 1))
+        diag = Diagnostic(
+            Code.BAD_CHARACTER, "file contains a NUL byte", Location(source.name, line, 1)
+        )
         raise DslError([diag], {source.name: source})
     try:
         tree = _parser().parse(text)
     except UnexpectedInput as exc:
         raise DslError([_syntax_diagnostic(source, exc)], {source.name: source}) from None
     except (LarkError, RecursionError) as exc:  # e.g. pathological nesting
-        diag = Diagnostic(Code.SYNTAX, f"cannot parse: {type(exc).__name__}", Location(source.name, 1, 1))
+        diag = Diagnostic(
+            Code.SYNTAX, f"cannot parse: {type(exc).__name__}", Location(source.name, 1, 1)
+        )
         raise DslError([diag], {source.name: source}) from None
     _check_version(source, tree)
     return tree
 
 
-def _check_version(source: Source, tree: Tree[object]) -> None:
+def _check_version(source: Source, tree: Tree[Token]) -> None:
     header = tree.children[0]
     assert isinstance(header, Tree)
     token = header.children[0]
@@ -116,7 +133,10 @@ def _check_version(source: Source, tree: Tree[object]) -> None:
         loc = Location(source.name, header.meta.line, header.meta.column)
         supported = ", ".join(str(v) for v in LANGUAGE_VERSIONS)
         diag = Diagnostic(
-            Code.VERSION, f"language version {version} is not supported", loc, f"supported: {supported}"
+            Code.VERSION,
+            f"language version {version} is not supported",
+            loc,
+            f"supported: {supported}",
         )
         raise DslError([diag], {source.name: source})
 
@@ -136,9 +156,13 @@ def _keyword(terminal: str) -> str:
 def _syntax_diagnostic(source: Source, exc: UnexpectedInput) -> Diagnostic:
     line, col = max(exc.line, 1), max(exc.column, 1)
     loc = Location(source.name, line, col)
-    if isinstance(exc, UnexpectedToken) and exc.token.type == "$END" or isinstance(exc, UnexpectedEOF):
-        expected = _describe(set(exc.expected)) if isinstance(exc, UnexpectedEOF) else _describe(
-            set(exc.accepts or exc.expected)
+    if (isinstance(exc, UnexpectedToken) and exc.token.type == "$END") or isinstance(
+        exc, UnexpectedEOF
+    ):
+        expected = (
+            _describe(set(exc.expected))
+            if isinstance(exc, UnexpectedEOF)
+            else _describe(set(exc.accepts or exc.expected))
         )
         lines = source.text.rstrip().splitlines() or [""]
         end = Location(source.name, len(lines), len(lines[-1]) + 1)
@@ -150,14 +174,20 @@ def _syntax_diagnostic(source: Source, exc: UnexpectedInput) -> Diagnostic:
         if exc.state is not None and line == 1 and not _has_version(source):
             return _missing_version(source)
         return Diagnostic(
-            Code.SYNTAX, f"unexpected {shown}", loc, f"expected {_describe(set(exc.accepts or exc.expected))}"
+            Code.SYNTAX,
+            f"unexpected {shown}",
+            loc,
+            f"expected {_describe(set(exc.accepts or exc.expected))}",
         )
     if isinstance(exc, UnexpectedCharacters):
         if not _has_version(source):
             return _missing_version(source)
-        char = source.text[exc.pos_in_stream] if exc.pos_in_stream < len(source.text) else "?"
+        pos = exc.pos_in_stream or 0
+        char = source.text[pos] if pos < len(source.text) else "?"
         allowed = _describe(set(exc.allowed or ()))
-        return Diagnostic(Code.BAD_CHARACTER, f"unexpected character {char!r}", loc, f"expected {allowed}")
+        return Diagnostic(
+            Code.BAD_CHARACTER, f"unexpected character {char!r}", loc, f"expected {allowed}"
+        )
     return Diagnostic(Code.SYNTAX, "syntax error", loc)
 
 

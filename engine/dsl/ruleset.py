@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 
 from engine.dsl import ast
@@ -85,7 +86,9 @@ class RuleSet:
         return next((b for b in self.blocks if b.id == rule_id), None)
 
 
-def _manifest_error(path: Path, msg: str, line: int = 1, col: int = 1, hint: str | None = None) -> DslError:
+def _manifest_error(
+    path: Path, msg: str, line: int = 1, col: int = 1, hint: str | None = None
+) -> DslError:
     return DslError([Diagnostic(Code.MANIFEST, msg, Location(display_name(path), line, col), hint)])
 
 
@@ -98,18 +101,26 @@ def read_manifest(path: Path) -> Manifest:
     except (YAMLError, UnicodeDecodeError) as exc:
         mark = getattr(exc, "problem_mark", None)
         line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
-        raise _manifest_error(path, f"not valid YAML: {getattr(exc, 'problem', exc)}", line, col) from None
-    if not isinstance(doc, dict) or "ruleset" not in doc:
+        raise _manifest_error(
+            path, f"not valid YAML: {getattr(exc, 'problem', exc)}", line, col
+        ) from None
+    if not isinstance(doc, CommentedMap) or "ruleset" not in doc:
         raise _manifest_error(path, "a manifest is a mapping with a 'ruleset: NAME' key")
     unknown = set(doc) - {"ruleset", "description", "version", *_SECTIONS}
     for key in sorted(unknown):
         line, col = doc.lc.key(key)
-        raise _manifest_error(path, f"unknown key '{key}'", line + 1, col + 1, "keys: ruleset, description, " + ", ".join(_SECTIONS))
+        raise _manifest_error(
+            path,
+            f"unknown key '{key}'",
+            line + 1,
+            col + 1,
+            "keys: ruleset, description, " + ", ".join(_SECTIONS),
+        )
     files: list[Path] = []
     tests: list[Path] = []
     for section in _SECTIONS:
-        items = doc.get(section) or []
-        if not isinstance(items, list):
+        items = doc.get(section) or CommentedSeq()
+        if not isinstance(items, CommentedSeq):
             line, col = doc.lc.key(section)
             raise _manifest_error(path, f"'{section}' must be a list of files", line + 1, col + 1)
         for i, item in enumerate(items):
@@ -118,7 +129,13 @@ def read_manifest(path: Path) -> Manifest:
                 line, col = items.lc.item(i)
                 raise _manifest_error(path, f"listed file not found: {item}", line + 1, col + 1)
             (tests if section == "tests" else files).append(target)
-    return Manifest(str(doc["ruleset"]), path.resolve(), str(doc.get("description") or ""), tuple(files), tuple(tests))
+    return Manifest(
+        str(doc["ruleset"]),
+        path.resolve(),
+        str(doc.get("description") or ""),
+        tuple(files),
+        tuple(tests),
+    )
 
 
 def loose_manifest(paths: Sequence[Path]) -> Manifest:
@@ -140,11 +157,20 @@ def find_manifest(name_or_path: str) -> Path:
         found = sorted(p.glob(f"*{MANIFEST_SUFFIX}"))
         if len(found) == 1:
             return found[0]
-        raise _manifest_error(p, f"expected exactly one *{MANIFEST_SUFFIX} in this folder, found {len(found)}")
-    shipped = {m.name.removesuffix(MANIFEST_SUFFIX): m for m in sorted(RULES_DIR.rglob(f"*{MANIFEST_SUFFIX}"))}
+        raise _manifest_error(
+            p, f"expected exactly one *{MANIFEST_SUFFIX} in this folder, found {len(found)}"
+        )
+    shipped = {
+        m.name.removesuffix(MANIFEST_SUFFIX): m
+        for m in sorted(RULES_DIR.rglob(f"*{MANIFEST_SUFFIX}"))
+    }
     if name_or_path in shipped:
         return shipped[name_or_path]
-    raise _manifest_error(p, f"no rule set named '{name_or_path}'", hint="shipped rule sets: " + ", ".join(sorted(shipped)))
+    raise _manifest_error(
+        p,
+        f"no rule set named '{name_or_path}'",
+        hint="shipped rule sets: " + ", ".join(sorted(shipped)),
+    )
 
 
 def content_hash(manifest: Manifest) -> str:
@@ -168,8 +194,13 @@ def _rel(p: Path) -> str:
 def git_revision(path: Path) -> str | None:
     """The repository revision the files come from, if they are in a git checkout."""
     try:
-        out = subprocess.run(["git", "-C", str(path), "rev-parse", "--short=12", "HEAD"],
-                             capture_output=True, text=True, timeout=5, check=False)
+        out = subprocess.run(
+            ["git", "-C", str(path), "rev-parse", "--short=12", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None if out.returncode == 0 else None
@@ -196,8 +227,14 @@ def load(manifest: Manifest) -> RuleSet:
     files = parse_files(manifest.files)
     program = check(files)
     anchor = manifest.path.parent if manifest.path else ROOT
-    return RuleSet(manifest.name, manifest, program, compile_program(program), content_hash(manifest),
-                   git_revision(anchor))
+    return RuleSet(
+        manifest.name,
+        manifest,
+        program,
+        compile_program(program),
+        content_hash(manifest),
+        git_revision(anchor),
+    )
 
 
 def load_ruleset(name_or_path: str) -> RuleSet:

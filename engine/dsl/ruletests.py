@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedSeq
 from ruamel.yaml.error import YAMLError
 
 from engine.dsl.errors import Code, Diagnostic, DslError
@@ -17,7 +18,17 @@ from engine.dsl.source import Location, display_name
 from engine.dsl.trace import Decision, Level
 from engine.paths import RULES_DIR
 
-_CASE_KEYS = {"name", "base", "snapshot", "set", "fired", "not_fired", "decisions", "not_decisions", "no_decisions"}
+_CASE_KEYS = {
+    "name",
+    "base",
+    "snapshot",
+    "set",
+    "fired",
+    "not_fired",
+    "decisions",
+    "not_decisions",
+    "no_decisions",
+}
 
 
 @dataclass
@@ -67,7 +78,10 @@ def _base_path(test_file: Path, base: str) -> Path:
             p = folder / f"{base}{ext}"
             if p.is_file():
                 return p
-    raise _err(test_file, f"no base snapshot named '{base}' (looked in snapshots/ beside the test and in rules/snapshots/)")
+    raise _err(
+        test_file,
+        f"no base snapshot named '{base}' (looked in snapshots/ beside the test and in rules/snapshots/)",
+    )
 
 
 def run_file(rs: RuleSet, path: Path, coverage: Coverage) -> list[CaseResult]:
@@ -77,10 +91,14 @@ def run_file(rs: RuleSet, path: Path, coverage: Coverage) -> list[CaseResult]:
         doc = YAML(typ="rt").load(path.read_text(encoding="utf-8"))
     except (YAMLError, UnicodeDecodeError, OSError) as exc:
         mark = getattr(exc, "problem_mark", None)
-        raise _err(path, f"cannot read rule tests: {getattr(exc, 'problem', exc)}",
-                   mark.line + 1 if mark else 1, mark.column + 1 if mark else 1) from None
+        raise _err(
+            path,
+            f"cannot read rule tests: {getattr(exc, 'problem', exc)}",
+            mark.line + 1 if mark else 1,
+            mark.column + 1 if mark else 1,
+        ) from None
     cases = (doc or {}).get("cases") if isinstance(doc, Mapping) else None
-    if not isinstance(cases, list) or not cases:
+    if not isinstance(cases, CommentedSeq) or not cases:
         raise _err(path, "a rule test file has a non-empty 'cases:' list")
     results = []
     for i, case in enumerate(cases):
@@ -89,11 +107,17 @@ def run_file(rs: RuleSet, path: Path, coverage: Coverage) -> list[CaseResult]:
             raise _err(path, "each case is a mapping", line)
         unknown = set(case) - _CASE_KEYS
         if unknown:
-            raise _err(path, f"unknown key(s) in case: {', '.join(sorted(unknown))}; keys: {', '.join(sorted(_CASE_KEYS))}", line)
+            raise _err(
+                path,
+                f"unknown key(s) in case: {', '.join(sorted(unknown))}; keys: {', '.join(sorted(_CASE_KEYS))}",
+                line,
+            )
         base = case.get("snapshot") or case.get("base")
         if not base:
             raise _err(path, "a case needs 'base: NAME' or 'snapshot: FILE'", line)
-        snap_path = (path.parent / str(base)) if case.get("snapshot") else _base_path(path, str(base))
+        snap_path = (
+            (path.parent / str(base)) if case.get("snapshot") else _base_path(path, str(base))
+        )
         raw, source = load_document(snap_path)
         overrides = dict(case.get("set") or {})
         snap = snapshot_from_document(with_overrides(raw, overrides), source)
@@ -101,11 +125,15 @@ def run_file(rs: RuleSet, path: Path, coverage: Coverage) -> list[CaseResult]:
         assert trace is not None
         coverage.add(rs, trace.rules)
         failures = _compare(case, decisions, trace.rules)
-        results.append(CaseResult(display_name(path), str(case.get("name") or f"case {i + 1}"), line, failures))
+        results.append(
+            CaseResult(display_name(path), str(case.get("name") or f"case {i + 1}"), line, failures)
+        )
     return results
 
 
-def _compare(case: Mapping[str, Any], decisions: Sequence[Decision], traces: Sequence[Any]) -> list[str]:
+def _compare(
+    case: Mapping[str, Any], decisions: Sequence[Decision], traces: Sequence[Any]
+) -> list[str]:
     fired = {rt.rule_id for rt in traces if rt.status == "fired"}
     failures = []
     for rule in case.get("fired") or []:
@@ -114,8 +142,11 @@ def _compare(case: Mapping[str, Any], decisions: Sequence[Decision], traces: Seq
             detail = ""
             if why is not None and why.failed_index is not None:
                 c = why.conditions[why.failed_index]
-                detail = f": '{c.text}' was {'unknown' if c.result is None else 'false'} (" + ", ".join(
-                    f"{o.text} = {o.shown()}" for o in c.operands) + ")"
+                detail = (
+                    f": '{c.text}' was {'unknown' if c.result is None else 'false'} ("
+                    + ", ".join(f"{o.text} = {o.shown()}" for o in c.operands)
+                    + ")"
+                )
             elif why is not None:
                 detail = f": {why.status}" + (f" ({why.note})" if why.note else "")
             failures.append(f"expected '{rule}' to fire{detail}")
@@ -131,14 +162,20 @@ def _compare(case: Mapping[str, Any], decisions: Sequence[Decision], traces: Seq
     for unwanted in case.get("not_decisions") or []:
         hits = [d for d in decisions if _matches(d, unwanted)]
         if hits:
-            failures.append(f"expected no decision {dict(unwanted)}, got: " + "; ".join(d.describe() for d in hits))
+            failures.append(
+                f"expected no decision {dict(unwanted)}, got: "
+                + "; ".join(d.describe() for d in hits)
+            )
     return failures
 
 
 def _matches(d: Decision, want: Mapping[str, Any]) -> bool:
     action = f"{d.verb}{' ' + d.target if d.target else ''}"
     checks = {
-        "rule": d.rule_id, "action": action, "symbol": d.symbol, "position": d.position_id,
+        "rule": d.rule_id,
+        "action": action,
+        "symbol": d.symbol,
+        "position": d.position_id,
     }
     return all(str(checks.get(k)) == str(v) for k, v in want.items() if k in checks)
 

@@ -43,9 +43,11 @@ class _Tick:
         try:
             idx, value = cb.fast(*frame)
         except Exception as exc:  # data shaped in a way no check can foresee: unknown, not a crash
-            self._record(cb, subject, "unknown", None, (), note=f"evaluation error: {type(exc).__name__}")
+            self._record(
+                cb, subject, "unknown", None, (), note=f"evaluation error: {type(exc).__name__}"
+            )
             return False
-        fired = idx < 0
+        fired: bool = idx < 0
         if self.level is not Level.OFF:
             status = "fired" if fired else ("unknown" if value is None else "not_fired")
             conds = self._conditions(cb.conditions, cb.operands, frame, idx)
@@ -72,8 +74,17 @@ class _Tick:
                 for t, v, ty in zip(info.operand_texts, values, info.operand_types, strict=True)
             )
             dist_unit = ops[0].unit if ops else ""
-            out.append(ConditionTrace(i, info.text, str(info.loc), result, ops,
-                                      dist if result is False else None, dist_unit))
+            out.append(
+                ConditionTrace(
+                    i,
+                    info.text,
+                    str(info.loc),
+                    result,
+                    ops,
+                    dist if result is False else None,
+                    dist_unit,
+                )
+            )
         return tuple(out)
 
     def _lets(self, cb: CompiledBlock, frame: tuple[Any, ...]) -> tuple[Operand, ...]:
@@ -83,37 +94,76 @@ class _Tick:
             values = cb.lets(*frame)
         except Exception:
             values = (None,) * len(cb.let_names)
-        return tuple(Operand(n, v, unit_name(t))
-                     for n, v, t in zip(cb.let_names, values, cb.let_types, strict=True))
+        return tuple(
+            Operand(n, v, unit_name(t))
+            for n, v, t in zip(cb.let_names, values, cb.let_types, strict=True)
+        )
 
-    def _record(self, cb: CompiledBlock, subject: str, status: str, failed: int | None,
-                conds: tuple[ConditionTrace, ...], lets: tuple[Operand, ...] = (), note: str | None = None) -> None:
+    def _record(
+        self,
+        cb: CompiledBlock,
+        subject: str,
+        status: str,
+        failed: int | None,
+        conds: tuple[ConditionTrace, ...],
+        lets: tuple[Operand, ...] = (),
+        note: str | None = None,
+    ) -> None:
         if self.level is Level.OFF:
             return
         b = cb.block
-        self.traces.append(RuleTrace(b.id, b.kind, b.phase or b.kind, subject, status, str(b.loc),
-                                     failed, conds, lets, note))
+        self.traces.append(
+            RuleTrace(
+                b.id,
+                b.kind,
+                b.phase or b.kind,
+                subject,
+                status,
+                str(b.loc),
+                failed,
+                conds,
+                lets,
+                note,
+            )
+        )
 
     def skip(self, cb: CompiledBlock, subject: str, why: str) -> None:
         self._record(cb, subject, "skipped", None, (), note=why)
 
-    def decide(self, cb: CompiledBlock, frame: tuple[Any, ...], symbol: str | None, position: str | None) -> None:
+    def decide(
+        self, cb: CompiledBlock, frame: tuple[Any, ...], symbol: str | None, position: str | None
+    ) -> None:
         b = cb.block
         try:
             arg_values = cb.args(*frame)
         except Exception:
             arg_values = tuple((None,) * len(names) for names in cb.arg_names)
-        for action, names, values, types in zip(b.actions, cb.arg_names, arg_values, cb.arg_types, strict=True):
-            self.decisions.append(Decision(
-                time=self.time, ruleset=self.rs.hash, rule_id=b.id, kind=b.kind, phase=b.phase or b.kind,
-                verb=action.verb, target=action.target, args=tuple(zip(names, values, strict=True)),
-                arg_units=tuple(unit_name(t) for t in types),
-                symbol=symbol, position_id=position, reason=b.reason or b.title, priority=b.priority,
-                location=str(b.loc),
-            ))
+        for action, names, values, types in zip(
+            b.actions, cb.arg_names, arg_values, cb.arg_types, strict=True
+        ):
+            self.decisions.append(
+                Decision(
+                    time=self.time,
+                    ruleset=self.rs.hash,
+                    rule_id=b.id,
+                    kind=b.kind,
+                    phase=b.phase or b.kind,
+                    verb=action.verb,
+                    target=action.target,
+                    args=tuple(zip(names, values, strict=True)),
+                    arg_units=tuple(unit_name(t) for t in types),
+                    symbol=symbol,
+                    position_id=position,
+                    reason=b.reason or b.title,
+                    priority=b.priority,
+                    location=str(b.loc),
+                )
+            )
 
 
-def evaluate(rs: RuleSet, snap: Snapshot, level: Level = Level.OFF) -> tuple[tuple[Decision, ...], Trace | None]:
+def evaluate(
+    rs: RuleSet, snap: Snapshot, level: Level = Level.OFF
+) -> tuple[tuple[Decision, ...], Trace | None]:
     """Evaluate a rule set against one snapshot. Pure: same inputs, same outputs."""
     t = _Tick(rs, snap, level)
     regime_source = "snapshot"
@@ -144,7 +194,9 @@ def evaluate(rs: RuleSet, snap: Snapshot, level: Level = Level.OFF) -> tuple[tup
             _first_match(t, rs.adjusts, frame, pos.id, pos.symbol, pos.id)
     for symbol in sorted(snap.underlyings):
         frame = t.frame(snap.underlyings[symbol], None)
-        eligible = [cb for cb in rs.entries if cb.block.symbols is None or symbol in cb.block.symbols]
+        eligible = [
+            cb for cb in rs.entries if cb.block.symbols is None or symbol in cb.block.symbols
+        ]
         _first_match(t, eligible, frame, symbol, symbol, None)
     trace = None
     if level is not Level.OFF:
@@ -152,12 +204,18 @@ def evaluate(rs: RuleSet, snap: Snapshot, level: Level = Level.OFF) -> tuple[tup
     return tuple(t.decisions), trace
 
 
-def _first_match(t: _Tick, blocks: Sequence[CompiledBlock], frame: tuple[Any, ...], subject: str,
-                 symbol: str | None, position: str | None) -> bool:
+def _first_match(
+    t: _Tick,
+    blocks: Sequence[CompiledBlock],
+    frame: tuple[Any, ...],
+    subject: str,
+    symbol: str | None,
+    position: str | None,
+) -> bool:
     for i, cb in enumerate(blocks):
         if t.run(cb, frame, subject):
             t.decide(cb, frame, symbol, position)
-            for later in blocks[i + 1:]:
+            for later in blocks[i + 1 :]:
                 t.skip(later, subject, f"'{cb.id}' matched first")
             return True
     return False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from functools import partial
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -104,14 +105,14 @@ def _infer(e: ast.Expr, sc: Scope, expect: Ty | None) -> Ty:
         return BOOL
     if isinstance(e, ast.BinOp):
         a, b = infer(e.left, sc), infer(e.right, sc)
-        return _units(lambda: arith(e.op, a, b), e, sc)
+        return _units(partial(arith, e.op, a, b), e, sc)
     if isinstance(e, ast.Compare):
         return _compare(e, sc)
     if isinstance(e, ast.In):
         needle = infer(e.needle, sc)
         for item in e.items:
             it = infer(item, sc, needle)
-            _units(lambda it=it: unify(needle, it), item, sc)
+            _units(partial(unify, needle, it), item, sc)
         return BOOL
     assert isinstance(e, ast.Match)
     return _match(e, sc)
@@ -133,14 +134,16 @@ def _units(fn: Callable[[], Ty], node: ast.Node, sc: Scope) -> Ty:
 def _compare(e: ast.Compare, sc: Scope) -> Ty:
     first = infer(e.operands[0], sc)
     types = [first] + [infer(o, sc, first) for o in e.operands[1:]]
-    if first.kind == "enum" or first.kind == "unknown":
+    if first.kind in {"enum", "unknown"}:
         # An enum on the right resolves a bare name on the left: `crash == market.regime`.
         types[0] = infer(e.operands[0], sc, types[1])
     for op, left, right, node in zip(e.ops, types, types[1:], e.operands[1:], strict=False):
-        if op not in ("==", "!=") and (left.kind not in ("num", "unknown") or right.kind not in ("num", "unknown")):
+        if op not in ("==", "!=") and (
+            left.kind not in ("num", "unknown") or right.kind not in ("num", "unknown")
+        ):
             sc.error(Code.TYPE_MISMATCH, f"'{op}' compares numbers, not {left} and {right}", node)
             continue
-        _units(lambda left=left, right=right: unify(left, right), e, sc)
+        _units(partial(unify, left, right), e, sc)
     return BOOL
 
 
@@ -169,11 +172,15 @@ def _path(e: ast.Path, sc: Scope, expect: Ty | None) -> Ty:
     f = FIELDS.get(name)
     if f is None:
         candidates = [*sc.visible_fields(), *sc.lets, *sc.params]
-        return sc.error(Code.UNKNOWN_NAME, f"unknown name '{name}'", e, did_you_mean(name, candidates))
+        return sc.error(
+            Code.UNKNOWN_NAME, f"unknown name '{name}'", e, did_you_mean(name, candidates)
+        )
     if f.scope not in SCOPES_BY_CONTEXT[sc.context]:
         where = _CONTEXT_WORDS.get(f.scope, f.scope)
         return sc.error(
-            Code.WRONG_CONTEXT, f"'{name}' is only available in {where}", e,
+            Code.WRONG_CONTEXT,
+            f"'{name}' is only available in {where}",
+            e,
             f"this is a{'n' if sc.context[0] in 'aeiou' else ''} {sc.context} block",
         )
     sc.resolutions[id(e)] = Resolved("field", f.ty, field=f)
@@ -191,8 +198,12 @@ def _enum_member(enum_name: str, name: str, sc: Scope) -> bool:
 def _call(e: ast.Call, sc: Scope) -> Ty:
     fn = FUNCTIONS.get(e.func)
     if fn is None:
-        return sc.error(Code.UNKNOWN_FUNCTION, f"unknown function '{e.func}'", e,
-                        did_you_mean(e.func, FUNCTIONS))
+        return sc.error(
+            Code.UNKNOWN_FUNCTION,
+            f"unknown function '{e.func}'",
+            e,
+            did_you_mean(e.func, FUNCTIONS),
+        )
     if fn.scope not in SCOPES_BY_CONTEXT[sc.context]:
         where = _CONTEXT_WORDS.get(fn.scope, fn.scope)
         return sc.error(Code.WRONG_CONTEXT, f"'{e.func}' is only available in {where}", e)
@@ -202,7 +213,7 @@ def _call(e: ast.Call, sc: Scope) -> Ty:
         ty = infer(e.args[0], sc)
         for a in e.args[1:]:
             at = infer(a, sc)
-            ty = _units(lambda ty=ty, at=at: unify(ty, at), a, sc)
+            ty = _units(partial(unify, ty, at), a, sc)
         return ty
     if fn.name in ("abs", "is_known"):
         if len(e.args) != 1 or e.kwargs:
@@ -237,18 +248,27 @@ def check_args(
         given[arg.name] = arg
         p = by_name.get(arg.name)
         if p is None:
-            sc.error(Code.UNKNOWN_ARGUMENT, f"{what} has no argument '{arg.name}'", arg,
-                     did_you_mean(arg.name, by_name) or _list(by_name))
+            sc.error(
+                Code.UNKNOWN_ARGUMENT,
+                f"{what} has no argument '{arg.name}'",
+                arg,
+                did_you_mean(arg.name, by_name) or _list(by_name),
+            )
             continue
     for name, arg in given.items():
         p = by_name.get(name)
         if p is None:
             continue
         t = infer(arg.value, sc, p.ty)
-        _units(lambda t=t, p=p: (convert_to(t, p.ty), t)[1], arg, sc)
+        _units(partial(_converted, t, p.ty), arg, sc)
     for p in params:
         if p.required and p.name not in given:
             sc.error(Code.MISSING_ARGUMENT, f"{what} needs argument '{p.name}'", node)
+
+
+def _converted(t: Ty, target: Ty) -> Ty:
+    convert_to(t, target)
+    return t
 
 
 def _list(names: Mapping[str, Any]) -> str:
@@ -259,7 +279,11 @@ def _match(e: ast.Match, sc: Scope) -> Ty:
     subject = infer(e.subject, sc)
     if subject.kind != "enum" or subject.enum not in ENUMS:
         if subject.kind != "unknown":
-            sc.error(Code.TYPE_MISMATCH, f"match needs a regime or other fixed set, not {subject}", e.subject)
+            sc.error(
+                Code.TYPE_MISMATCH,
+                f"match needs a regime or other fixed set, not {subject}",
+                e.subject,
+            )
         return UNKNOWN
     members = ENUMS[subject.enum]
     seen: set[str] = set()
@@ -269,18 +293,24 @@ def _match(e: ast.Match, sc: Scope) -> Ty:
         if arm.name is None:
             has_else = True
         elif arm.name not in members:
-            sc.error(Code.UNKNOWN_VALUE, f"'{arm.name}' is not a {subject.enum}", arm,
-                     did_you_mean(arm.name, members) or "one of: " + ", ".join(members))
+            sc.error(
+                Code.UNKNOWN_VALUE,
+                f"'{arm.name}' is not a {subject.enum}",
+                arm,
+                did_you_mean(arm.name, members) or "one of: " + ", ".join(members),
+            )
         elif arm.name in seen:
             sc.error(Code.DUPLICATE, f"'{arm.name}' appears twice in this match", arm)
         seen.add(arm.name or "")
         t = infer(arm.value, sc)
-        result = _units(lambda result=result, t=t: unify(result, t), arm.value, sc)
+        result = _units(partial(unify, result, t), arm.value, sc)
     missing = [m for m in members if m not in seen]
     if missing and not has_else:
-        sc.error(Code.NOT_EXHAUSTIVE, f"match does not cover {', '.join(missing)}", e,
-                 "add an arm for each, or an 'else =>' arm")
+        sc.error(
+            Code.NOT_EXHAUSTIVE,
+            f"match does not cover {', '.join(missing)}",
+            e,
+            "add an arm for each, or an 'else =>' arm",
+        )
     sc.types[id(e)] = result
     return result
-
-

@@ -169,6 +169,6 @@ def convert_to(t: Ty, target: Ty) -> None:
         return
     if target.kind == "enum" and t.kind == "enum" and target.enum == t.enum:
         return
-    if t.kind == "unknown" or t.kind == target.kind and t.kind in ("bool", "text"):
+    if t.kind == "unknown" or (t.kind == target.kind and t.kind in ("bool", "text")):
         return
     raise UnitError(f"expected {target}, got {t}", _literal_hint(target))

@@ -58,7 +58,8 @@ def _position(doc: PositionDoc, now: datetime) -> Position:
     if doc.dte is None:
         values["dte"] = float((min(leg.expiry for leg in legs) - now.date()).days)
     if doc.days_held is None:
-        values["days_held"] = (now - doc.opened_at).total_seconds() / 86400
+        # Timestamps, not datetime subtraction: same-zone subtraction ignores DST changes.
+        values["days_held"] = (now.timestamp() - doc.opened_at.timestamp()) / 86400
     credit, size = doc.entry_credit, CONTRACT_MULTIPLIER * doc.quantity
     pnl = doc.pnl
     if pnl is None and credit is not None and doc.mark is not None:

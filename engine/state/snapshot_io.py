@@ -257,7 +257,7 @@ def with_overrides(
                 if last:
                     node[index] = _detach(value)
                     lc = getattr(node, "lc", None)
-                    if lc is not None:  # its line info described the replaced value
+                    if lc is not None and lc.data:  # it described the replaced value
                         lc.data.pop(index, None)
                 else:
                     node = node[index]
@@ -265,7 +265,7 @@ def with_overrides(
                 if last:
                     node[part] = _detach(value)
                     lc = getattr(node, "lc", None)
-                    if lc is not None:  # its line info described the replaced value
+                    if lc is not None and lc.data:  # it described the replaced value
                         lc.data.pop(part, None)
                 else:
                     if node.get(part) is None:

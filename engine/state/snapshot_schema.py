@@ -246,7 +246,7 @@ class SnapshotDoc(_Doc):
                     _error(("positions", i, "id"), p.id, f"duplicate position id {p.id!r}")
                 )
             seen.add(p.id)
-            if p.opened_at > self.time:
+            if p.opened_at.timestamp() > self.time.timestamp():
                 errors.append(
                     _error(
                         ("positions", i, "opened_at"),

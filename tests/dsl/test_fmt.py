@@ -162,6 +162,18 @@ def test_syntax_error_propagates() -> None:
         _fmt("version 1\nrule r {\n  when >\n}\n")
 
 
+def test_pathological_nesting_is_a_diagnostic() -> None:
+    with pytest.raises(DslError, match="too deeply nested"):
+        _fmt("version 1\nrule r {\n  when " + "not " * 5000 + "a\n}\n")
+
+
+def test_comment_placement_edge_cases() -> None:
+    text = "version 1\r\nrule r { on entry  # same line as brace\r\n  when {  # open\r\n\r\n  }\r\n}  # done"
+    assert _fmt(text) == (
+        "version 1\n\nrule r {\n  on entry  # same line as brace\n  when {  # open\n  }\n}  # done\n"
+    )
+
+
 def test_format_path(tmp_path: Path) -> None:
     path = tmp_path / "r.v6"
     path.write_text("version 1\nparam  p: count = 3\n", encoding="utf-8")

@@ -1,0 +1,1 @@
+"""Benchmarks: the project measured against its anchors, side by side, with ratios."""
