@@ -40,10 +40,9 @@ _RENAMED = {
 }
 
 
-class _Constructor(RoundTripConstructor):
-    """Timestamps stay text: the schema parses ISO times itself, one way for JSON and YAML."""
-
-
+# Timestamps stay text: the schema parses ISO times itself, one way for JSON and YAML. A
+# subclass, so the shared RoundTripConstructor (used by other loaders) is left alone.
+_Constructor: Any = type("_Constructor", (RoundTripConstructor,), {})
 _Constructor.add_constructor(
     "tag:yaml.org,2002:timestamp", lambda c, node: c.construct_scalar(node)
 )

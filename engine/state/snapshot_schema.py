@@ -5,7 +5,16 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic import ValidationError as PydanticValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
@@ -108,8 +117,10 @@ class UnderlyingDoc(_Doc):
 
 
 class ChainDoc(_Doc):
-    expiry: list[CellExpiry]
+    # Validated in this order: strike first, so every later column can be checked against it
+    # even when another column has errors of its own.
     strike: list[CellStrike]
+    expiry: list[CellExpiry]
     right: list[Right]
     bid: list[CellPrice] | None = None
     ask: list[CellPrice] | None = None
@@ -122,27 +133,30 @@ class ChainDoc(_Doc):
     vega: list[CellNum] | None = None
     theta: list[CellNum] | None = None
 
-    @model_validator(mode="after")
-    def _rows(self) -> ChainDoc:
-        n = len(self.strike)
-        errors = [
-            _error(
-                (col,),
-                None,
-                f"column '{col}' has {len(vals)} entries but 'strike' has {n}",
-                "every column of a chain has one entry per contract",
+    @field_validator("*", mode="after")
+    @classmethod
+    def _one_entry_per_row(cls, values: list[Any] | None, info: ValidationInfo) -> Any:
+        strikes = info.data.get("strike")
+        if values is not None and strikes is not None and len(values) != len(strikes):
+            col, n = info.field_name, len(strikes)
+            msg = f"column '{col}' has {len(values)} entries but 'strike' has {n}"
+            v.fail(msg, "every column of a chain has one entry per contract")
+        return values
+
+    @field_validator("ask", mode="after")
+    @classmethod
+    def _not_crossed(cls, asks: list[float] | None, info: ValidationInfo) -> list[float] | None:
+        bids = info.data.get("bid")
+        if asks is not None and bids is not None:
+            _raise(
+                "ask",
+                [
+                    _error((i,), a, f"crossed quote: bid {b:g} > ask {a:g}")
+                    for i, (b, a) in enumerate(zip(bids, asks, strict=False))
+                    if b > a  # NaN compares False: a missing side is never "crossed"
+                ],
             )
-            for col in type(self).model_fields
-            if (vals := getattr(self, col)) is not None and len(vals) != n
-        ]
-        if self.bid is not None and self.ask is not None:
-            errors += [
-                _error(("bid", i), b, f"crossed quote: bid {b:g} > ask {a:g}")
-                for i, (b, a) in enumerate(zip(self.bid, self.ask, strict=False))
-                if b > a  # NaN compares False: a missing side is never "crossed"
-            ]
-        _raise("chain", errors)
-        return self
+        return asks
 
 
 class LegDoc(_Doc):

@@ -272,16 +272,20 @@ def _file(draw: st.DrawFn) -> str:
             return expr()
         return "{" + "".join(draw(_gap()) + expr() for _ in range(draw(st.integers(0, 3)))) + draw(_gap()) + "}"
 
+    def listed(items: list[str]) -> str:
+        # The grammar allows a line break (so comments) after each comma of an action list.
+        return "".join(
+            ("," + (draw(_gap()) if draw(st.booleans()) else " ") if i else "") + item
+            for i, item in enumerate(items)
+        )
+
     def actions() -> str:
         verbs = st.sampled_from(["alert", "open iron_condor", "close", "roll short_put"])
         items = []
         for _ in range(draw(st.integers(1, 4))):
-            args = ", ".join(f"arg_{i} = {expr()}" for i in range(draw(st.integers(0, 3))))
+            args = listed([f"arg_{i} = {expr()}" for i in range(draw(st.integers(0, 3)))])
             items.append(draw(verbs) + (f"({args})" if args or draw(st.booleans()) else ""))
-        return "".join(
-            (f"," + (draw(_gap()) if draw(st.booleans()) else " ") if i else "") + item
-            for i, item in enumerate(items)
-        )
+        return listed(items)
 
     clauses = {
         "rule": [

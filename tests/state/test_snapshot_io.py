@@ -240,8 +240,15 @@ def test_crossed_quote_is_located_at_the_item(tmp_path: Path) -> None:
     err = error_of(path)
     assert len(err.diagnostics) == 1
     assert (
-        where(path, 10, 16) in err.render() and "crossed quote: bid 2.5 > ask 2.2" in err.render()
+        where(path, 11, 16) in err.render() and "crossed quote: bid 2.5 > ask 2.2" in err.render()
     )
+
+
+def test_crossed_quote_is_found_even_when_another_column_is_bad(tmp_path: Path) -> None:
+    path = _chain_file(tmp_path, "[1.0, 2.5, 3.0]")
+    path.write_text(path.read_text() + "    iv: [0.1, x, 0.2]\n")
+    err = error_of(path)
+    assert [(d.location.line, d.location.column) for d in err.diagnostics] == [(11, 16), (12, 15)]
 
 
 def test_nan_in_chain_is_located_at_the_item(tmp_path: Path) -> None:
