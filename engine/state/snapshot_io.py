@@ -18,7 +18,7 @@ from engine.dsl.source import Location, Source, display_name
 from engine.state.snapshot import Snapshot
 from engine.state.snapshot_convert import snapshot_to_document, to_snapshot
 from engine.state.snapshot_schema import SnapshotDoc
-from engine.state.snapshot_values import ERROR_TYPE
+from engine.state.snapshot_values import ERROR_TYPE, shown
 
 __all__ = [
     "load_document",
@@ -37,6 +37,20 @@ _RENAMED = {
     "is_call": "write right: P or C",
     "put_call": "write right: P or C",
     "option_type": "write right: P or C",
+}
+
+
+# pydantic's messages name our internal classes; these say what the file should contain.
+_PLAIN_WORDS = {
+    "model_type": "expected a mapping of fields (name: value)",
+    "model_attributes_type": "expected a mapping of fields (name: value)",
+    "dict_type": "expected a mapping (key: value)",
+    "list_type": "expected a list",
+    "int_type": "expected a whole number",
+    "int_parsing": "expected a whole number",
+    "int_from_float": "expected a whole number",
+    "bool_type": "expected true or false",
+    "string_type": "expected text",
 }
 
 
@@ -80,12 +94,24 @@ def _parse(source: Source) -> CommentedMap:
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
-        problem = exc.problem or exc.context or "invalid YAML/JSON"
+        problem = str(exc.problem or exc.context or "invalid YAML/JSON")
+        if problem.startswith("but ") and exc.context:  # "but found another document"
+            problem = f"{exc.context}, {problem}"
+        problem = problem.replace("'<stream end>'", "the end of the file")
         _raise([_error(name, line, col, f"syntax error: {problem}")], source)
-    except YAMLError as exc:  # reader errors (control characters) carry no mark
-        _raise([_error(name, 1, 1, f"syntax error: {exc}")], source)
+    except YAMLError as exc:  # reader errors (control characters) carry a position, no mark
+        pos = getattr(exc, "position", None)
+        text = source.text
+        if isinstance(pos, int) and 0 <= pos <= len(text):
+            line, col = text.count("\n", 0, pos) + 1, pos - (text.rfind("\n", 0, pos) + 1) + 1
+        else:
+            line, col = 1, 1
+        reason = getattr(exc, "reason", None) or exc
+        _raise([_error(name, line, col, f"syntax error: {reason}")], source)
     except RecursionError:
         _raise([_error(name, 1, 1, "document is nested too deeply")], source)
+    except Exception as exc:  # e.g. `!!int x`: a tag the value cannot satisfy; never a traceback
+        _raise([_error(name, 1, 1, f"cannot read the document: {exc}")], source)
     if doc is None:
         _raise([_error(name, 1, 1, "the snapshot file is empty", _EXAMPLE)], source)
     if not isinstance(doc, CommentedMap):
@@ -187,6 +213,8 @@ def _diagnostic(err: Mapping[str, Any], doc: Any, name: str) -> Diagnostic:
     elif kind == ERROR_TYPE:
         message = f"{path}: {err['ctx']['message']}"
         hint = err["ctx"].get("hint")
+    elif kind in _PLAIN_WORDS:
+        message = f"{path}: {_PLAIN_WORDS[kind]}, got {shown(err.get('input'))}"
     else:
         text = str(err["msg"])
         message = f"{path}: {text[:1].lower()}{text[1:]}"
@@ -237,7 +265,8 @@ def with_overrides(
     `positions.0.pnl_pct_of_credit`) set to its value, creating missing maps on the way.
 
     List indexes must exist. `locations` (path -> where the override was written) places
-    the errors; otherwise they are reported under "<overrides>".
+    the errors; otherwise they are reported under "<overrides>". Segments are split on every
+    dot, so a symbol with a dot in it (BRK.B) cannot be addressed by a path.
     """
     out = copy.deepcopy(doc)
     for path, value in overrides.items():

@@ -32,7 +32,7 @@ def fail(message: str, hint: str | None = None) -> NoReturn:
     raise PydanticCustomError(ERROR_TYPE, "{message}", ctx)
 
 
-def _shown(value: object) -> str:
+def shown(value: object) -> str:
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
 
@@ -40,7 +40,7 @@ def _shown(value: object) -> str:
 def _to_float(value: object, expected: str) -> float:
     """A float, possibly NaN; bools and other types are refused."""
     if isinstance(value, bool) or not isinstance(value, int | float | str):
-        fail(f"expected {expected}, got {_shown(value)}")
+        fail(f"expected {expected}, got {shown(value)}")
     if isinstance(value, str):
         text = value.strip()
         if text.lower() in _NAN_WORDS:
@@ -48,11 +48,11 @@ def _to_float(value: object, expected: str) -> float:
         try:
             return float(text)
         except ValueError:
-            fail(f"expected {expected}, got {_shown(value)}")
+            fail(f"expected {expected}, got {shown(value)}")
     try:
         return float(value)
     except OverflowError:
-        fail(f"number too large: {_shown(value)}")
+        fail(f"number too large: {shown(value)}")
 
 
 def _finite_or_none(x: float) -> float | None:
@@ -75,11 +75,11 @@ def percent(value: object) -> float | None:
     if isinstance(value, str) and value.strip().endswith("%"):
         m = _PERCENT.match(value.strip())
         if not m:
-            fail(f"expected a percentage like 42% or -2.5%, got {_shown(value)}")
+            fail(f"expected a percentage like 42% or -2.5%, got {shown(value)}")
         # A decimal shift, so "1.3%" is exactly the float 0.013 (1.3 / 100 is not).
         return _finite_or_none(float(Decimal(m.group(1)).scaleb(-2)))
     if isinstance(value, str) and "$" in value:
-        fail(f"expected a percentage or a fraction, got the dollar amount {_shown(value)}")
+        fail(f"expected a percentage or a fraction, got the dollar amount {shown(value)}")
     return number(value)
 
 
@@ -88,11 +88,11 @@ def money(value: object) -> float | None:
     if isinstance(value, str) and "$" in value:
         m = _MONEY.match(value.strip())
         if not m or (m.group("s1") and m.group("s2")):
-            fail(f"expected a dollar amount like $1,000.50 or -$350, got {_shown(value)}")
+            fail(f"expected a dollar amount like $1,000.50 or -$350, got {shown(value)}")
         x = float(m.group("num").replace(",", ""))
         return -x if "-" in (m.group("s1") or "") + (m.group("s2") or "") else x
     if isinstance(value, str) and value.strip().endswith("%"):
-        fail(f"expected a dollar amount, got the percentage {_shown(value)}")
+        fail(f"expected a dollar amount, got the percentage {shown(value)}")
     return number(value)
 
 
@@ -165,11 +165,11 @@ def as_datetime(value: object) -> datetime:
             dt = datetime.fromisoformat(value.strip())
         except ValueError:
             fail(
-                f"expected an ISO date and time, got {_shown(value)}",
+                f"expected an ISO date and time, got {shown(value)}",
                 "e.g. 2024-03-15T15:45:00-04:00",
             )
     else:
-        fail(f"expected a date and time, got {_shown(value)}")
+        fail(f"expected a date and time, got {shown(value)}")
     if dt.tzinfo is None or dt.utcoffset() is None:
         dt = dt.replace(tzinfo=EXCHANGE_TZ)
     # A plain datetime, whatever subclass the YAML library used.
@@ -187,7 +187,7 @@ def as_date(value: object) -> date:
             return date.fromisoformat(value.strip())
         except ValueError:
             pass
-    fail(f"expected a date like 2024-04-19, got {_shown(value)}")
+    fail(f"expected a date like 2024-04-19, got {shown(value)}")
 
 
 def choice(options: tuple[str, ...], what: str, *, upper: bool = False) -> Callable[[object], str]:
@@ -195,7 +195,7 @@ def choice(options: tuple[str, ...], what: str, *, upper: bool = False) -> Calla
 
     def check(value: object) -> str:
         if not isinstance(value, str):
-            fail(f"expected a {what} ({', '.join(options)}), got {_shown(value)}")
+            fail(f"expected a {what} ({', '.join(options)}), got {shown(value)}")
         key = value.strip().upper() if upper else value.strip().lower()
         if key in options:
             return key
@@ -212,7 +212,7 @@ def right(value: object) -> bool:
     words = {"p": False, "put": False, "c": True, "call": True}
     if isinstance(value, str) and value.strip().lower() in words:
         return words[value.strip().lower()]
-    fail(f"expected an option right P or C (or put / call), got {_shown(value)}")
+    fail(f"expected an option right P or C (or put / call), got {shown(value)}")
 
 
 def name(value: object) -> str:
@@ -220,7 +220,7 @@ def name(value: object) -> str:
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     if not isinstance(value, str) or not value.strip():
-        fail(f"expected a non-empty name, got {_shown(value)}")
+        fail(f"expected a non-empty name, got {shown(value)}")
     return value.strip()
 
 

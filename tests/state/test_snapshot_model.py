@@ -1,4 +1,4 @@
-"""The Snapshot model's invariants, value parsing, derived fields and round trips."""
+"""The Snapshot model, the example snapshots, value parsing, derived fields and round trips."""
 
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ from engine.state import (
 NY = ZoneInfo("America/New_York")
 EXAMPLES = ROOT / "tests" / "snapshots"
 RULE_BASES = ROOT / "rules" / "snapshots"
+PAIRS = [("spy_calm", "calm"), ("spy_stressed", "stressed"), ("spy_ic_open", "ic_open")]
 ALL_EXAMPLES = sorted(EXAMPLES.glob("*.json")) + sorted(RULE_BASES.glob("*.yaml"))
 
 
@@ -43,6 +44,78 @@ def minimal_doc(**sections: Any) -> dict[str, Any]:
     }
     doc.update(sections)
     return doc
+
+
+# --------------------------------------------------------------------------- example files
+
+
+@pytest.mark.parametrize(
+    "path", sorted(EXAMPLES.glob("*.json")) + sorted(RULE_BASES.glob("*.yaml"))
+)
+def test_every_example_loads_with_three_underlyings(path: Path) -> None:
+    snap = load_snapshot(path)
+    assert set(snap.underlyings) == {"SPY", "QQQ", "IWM"}
+    assert snap.time.tzinfo is not None
+    spy = snap.chains["SPY"]
+    assert len(spy) > 0
+    assert np.all(spy.bid <= spy.ask)
+    assert np.all(spy.iv > 0)
+    # puts have negative delta, calls positive; deltas fall as the strike rises
+    assert np.all(spy.delta[~spy.is_call] < 0) and np.all(spy.delta[spy.is_call] > 0)
+    for exp in spy.expiries():
+        for is_call in (False, True):
+            rows = (spy.expiry == exp) & (spy.is_call == is_call)
+            order = np.argsort(spy.strike[rows])
+            assert np.all(np.diff(spy.delta[rows][order]) < 0)
+
+
+@pytest.mark.parametrize(("json_name", "yaml_name"), PAIRS)
+def test_json_and_yaml_versions_agree_except_chain_size(json_name: str, yaml_name: str) -> None:
+    a = load_snapshot(EXAMPLES / f"{json_name}.json")
+    b = load_snapshot(RULE_BASES / f"{yaml_name}.yaml")
+    assert dataclasses.replace(a, chains={}) == dataclasses.replace(b, chains={})
+    assert len(b.chains["SPY"].expiries()) == 1
+
+
+def test_calm_example() -> None:
+    snap = load_snapshot(EXAMPLES / "spy_calm.json")
+    assert snap.market.vix is not None and 12 <= snap.market.vix <= 14
+    spy = snap.underlying("SPY")
+    assert spy is not None and spy.price == 510.0 and spy.iv_rank == 0.55
+    chain = snap.chains["SPY"]
+    dtes = [(d.astype(date) - snap.time.date()).days for d in chain.expiries()]
+    assert len(dtes) == 2 and 28 <= dtes[0] <= 32 and 43 <= dtes[1] <= 47
+    strikes = np.unique(chain.strike)
+    assert np.all(np.diff(strikes) == 5.0)
+    assert strikes.min() >= 510 * 0.9 and strikes.max() <= 510 * 1.1
+    assert len(chain) == 2 * 2 * len(strikes)
+    assert snap.positions == ()
+    assert snap.portfolio.net_liq == 100_000 and snap.portfolio.open_positions == 0
+
+
+def test_stressed_example() -> None:
+    snap = load_snapshot(EXAMPLES / "spy_stressed.json")
+    m = snap.market
+    assert m.vix == 38.0 and m.vix3m is not None and m.vix / m.vix3m > 1
+    spy = snap.underlyings["SPY"]
+    assert spy.change_pct == pytest.approx(-0.04, abs=0.002)
+    (ic,) = snap.positions
+    assert ic.strategy == "iron_condor" and ic.pnl_pct_of_credit == -1.5
+    assert ic.pnl is not None and ic.pnl < 0
+    assert snap.portfolio.day_pnl_pct == -0.035
+    assert snap.portfolio.positions_by_strategy == {"iron_condor": 1}
+
+
+def test_ic_open_example_derives_dte() -> None:
+    snap = load_snapshot(EXAMPLES / "spy_ic_open.json")
+    assert snap.market.vix == 17.0
+    (ic,) = snap.positions
+    assert ic.pnl_pct_of_credit == 0.6 and ic.high_water_pnl_pct == 0.65
+    assert ic.dte == 21.0  # not in the file: derived from the leg expiries
+    assert {leg.role for leg in ic.legs} == {"short_put", "long_put", "short_call", "long_call"}
+    short_put = ic.leg("short_put")
+    assert short_put is not None and short_put.quantity == -1 and not short_put.is_call
+    assert ic.leg("straddle") is None
 
 
 # --------------------------------------------------------------------------- the model
