@@ -161,8 +161,9 @@ class _Build(Transformer[Token, Any]):
     def single_condition(self, c: list[Any]) -> tuple[ast.Expr, ...]:
         return (c[0],)
 
-    def signed_int(self, c: list[Token]) -> int:
-        return int(str(c[0]))
+    def signed_int(self, c: list[Token | None]) -> int:
+        sign, digits = c
+        return -int(str(digits)) if sign is not None else int(str(digits))
 
     def title(self, c: list[Token]) -> str:
         return _unquote(str(c[0]))

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 
 from lark import Token, Tree
@@ -16,12 +17,10 @@ MAX_WIDTH = 100
 INDENT = 2
 CONTINUATION = 4
 
-_Node = Tree[object] | Token
+_Node = Tree[Token] | Token
 # Expressions whose parentheses never change the parse: they bind tighter than any operator.
-_ATOMS = frozenset(
-    {"path", "call", "match_expr", "percent", "money", "days", "number", "string", "true", "false"}
-    | {"unknown"}
-)
+_LITERALS = frozenset({"percent", "money", "days", "number", "string", "true", "false", "unknown"})
+_ATOMS = _LITERALS | {"path", "call", "match_expr"}
 _CONDITION_KEYWORDS = {
     "when_clause": "when",
     "check_clause": "check",
@@ -47,6 +46,7 @@ def format_source(source: Source) -> str:
 
 
 def check_formatted(source: Source) -> bool:
+    """Whether `source` is already in canonical form (what `v6 fmt --check` asks)."""
     return format_source(source) == source.text
 
 
@@ -68,11 +68,11 @@ def _start(node: _Node) -> int:
     return int(getattr(node.meta, "container_start_pos", node.meta.start_pos))
 
 
-def _parenthesised(node: Tree[object]) -> bool:
+def _parenthesised(node: Tree[Token]) -> bool:
     return _start(node) != node.meta.start_pos
 
 
-def _trees(children: list[object]) -> list[Tree[object]]:
+def _trees(children: Sequence[object]) -> list[Tree[Token]]:
     return [c for c in children if isinstance(c, Tree)]
 
 
@@ -80,10 +80,11 @@ class _Printer:
     def __init__(self, src: SourceText) -> None:
         self.src = src
         self.out = Layout()
+        self._flat = False  # measuring: lay lists out on one line unless a comment breaks them
 
     # ------------------------------------------------------------------ declarations
 
-    def file(self, tree: Tree[object]) -> None:
+    def file(self, tree: Tree[Token]) -> None:
         version, *decls = _trees(tree.children)
         self.out.line(0, _start(version), lead="none")
         self.out.write(f"version {version.children[0]}")
@@ -97,7 +98,7 @@ class _Printer:
                 self.param(decl)
             after_block = is_block
 
-    def param(self, node: Tree[object]) -> None:
+    def param(self, node: Tree[Token]) -> None:
         name, unit, bounds, default = node.children
         self.out.write(f"param {name}: {unit}")
         if isinstance(bounds, Tree):
@@ -111,7 +112,7 @@ class _Printer:
             return "-" + self.constant(node.children[0])
         return str(node.children[0])
 
-    def block(self, node: Tree[object]) -> None:
+    def block(self, node: Tree[Token]) -> None:
         name, title, *items = node.children
         keyword = str(node.data).removesuffix("_decl")
         self.out.write(f"{keyword} {name} ")
@@ -121,7 +122,7 @@ class _Printer:
         close = self.src.code_before(node.meta.end_pos)
         self.braced(_trees(items), close, self.clause)
 
-    def braced(self, items: list[Tree[object]], close: int, item: Callable[[_Node], None]) -> None:
+    def braced(self, items: list[Tree[Token]], close: int, item: Callable[[_Node], None]) -> None:
         """`{`, one item per line, `}`; `{}` when nothing is inside, not even a comment."""
         if not items and not self.src.has_comment(self.out.lines[-1].pos, close):
             self.out.write("{}")
@@ -151,9 +152,8 @@ class _Printer:
         elif kind == "priority_clause":
             number = children[0]
             assert isinstance(number, Tree)
-            # The grammar drops the sign token of signed_int, so read it back from the source.
-            sign = "-" if self.src.text[number.meta.start_pos] == "-" else ""
-            write(f"priority {sign}{number.children[0]}")
+            sign, digits = number.children
+            write(f"priority {'-' if sign is not None else ''}{digits}")
         elif kind == "symbols_clause":
             write(f"symbols [{', '.join(map(str, children))}]")
         elif kind == "let_clause":
@@ -184,58 +184,52 @@ class _Printer:
         if node.data == "single_condition":
             self.expr(node.children[0], root=True)
         else:
-            self.braced(_trees(node.children), node.meta.end_pos - 1, self.condition)
+            self.braced(_trees(node.children), node.meta.end_pos - 1, partial(self.expr, root=True))
 
-    def condition(self, node: _Node) -> None:
-        self.expr(node, root=True)
-
-    def actions(self, actions: list[Tree[object]]) -> None:
-        """Actions and their arguments, filled up to the width; a comment forces a break."""
-        pieces: list[tuple[int, Callable[[], None]]] = []
-        for action in actions:
-            verb, target, args = action.children
-            head = f"{verb} {target}" if target is not None else str(verb)
-            if not isinstance(args, Tree):
-                pieces.append((_start(action), self._piece(head, None, "")))
-                continue
-            listed = _trees(args.children)
-            if not listed:
-                pieces.append((_start(action), self._piece(head + "()", None, "")))
-            for i, arg in enumerate(listed):
-                opening = head + "(" if i == 0 else ""
-                closing = ")" if i == len(listed) - 1 else ""
-                pos = _start(action) if i == 0 else _start(arg)
-                pieces.append((pos, self._piece(opening, arg, closing)))
+    def actions(self, actions: list[Tree[Token]]) -> None:
+        """Actions filled up to the width, preferring a break between actions to one inside."""
         indent = self.out.indent + CONTINUATION
-        for i, (pos, render) in enumerate(pieces):
+        for i, action in enumerate(actions):
+            render = partial(self._action, action, indent)
             if i:
-                self.out.write(",")
-                comma = 1 if i < len(pieces) - 1 else 0
-                width = len(self._measure(render, self.out.column + 1).lines[0].text)
-                forced = self.src.has_comment(pieces[i - 1][0], pos)
-                if forced or self.out.column + 1 + width + comma > MAX_WIDTH:
-                    self.out.line(indent, pos, lead="none", tail=False)
-                else:
-                    self.out.write(" ")
+                self._separate(_start(action), render, indent, 0 if i == len(actions) - 1 else 1)
             render()
 
-    def _piece(self, opening: str, arg: Tree[object] | None, closing: str) -> Callable[[], None]:
-        def render() -> None:
-            self.out.write(opening)
-            if arg is not None:
-                self.expr(arg, root=True)
-            self.out.write(closing)
+    def _action(self, action: Tree[Token], indent: int) -> None:
+        verb, target, args = action.children
+        self.out.write(f"{verb} {target}" if target is not None else str(verb))
+        if isinstance(args, Tree):
+            self.out.write("(")
+            for i, arg in enumerate(_trees(args.children)):
+                render = partial(self.expr, arg, True)
+                if i:
+                    self._separate(_start(arg), render, indent, 1)
+                render()
+            self.out.write(")")
 
-        return render
+    def _separate(self, pos: int, render: Callable[[], None], indent: int, after: int) -> None:
+        """The comma before a list item, then a space or, after a comment or when the item
+        would pass the width, a continuation line."""
+        self.out.write(",")
+        forced = self.src.has_comment(self.src.code_before(pos), pos)
+        if not forced and (self._flat or self._fits(render, self.out.column + 1, after)):
+            self.out.write(" ")
+        else:
+            self.out.line(indent, pos, lead="none", tail=False)
+
+    def _fits(self, render: Callable[[], None], column: int, after: int) -> bool:
+        first = self._measure(render, column).lines[0]
+        return first.indent + len(first.text) + after <= MAX_WIDTH
 
     def _measure(self, render: Callable[[], None], column: int) -> Layout:
-        """Lay out a fragment on its own, as if it started at `column`."""
-        saved, self.out = self.out, Layout.scratch(column)
+        """Lay out a fragment on its own, unwrapped, as if it started at `column`."""
+        saved = self.out, self._flat
+        self.out, self._flat = Layout.scratch(column), True
         try:
             render()
             return self.out
         finally:
-            self.out = saved
+            self.out, self._flat = saved
 
     # ------------------------------------------------------------------ expressions
 
@@ -249,7 +243,7 @@ class _Printer:
         if wrap:
             self.out.write(")")
 
-    def _bare(self, node: Tree[object]) -> None:
+    def _bare(self, node: Tree[Token]) -> None:
         kind, children = str(node.data), node.children
         write = self.out.write
         if kind in ("or_", "and_"):
@@ -290,7 +284,7 @@ class _Printer:
         else:
             write(str(children[0]))
 
-    def match(self, node: Tree[object]) -> None:
+    def match(self, node: Tree[Token]) -> None:
         """One line if the author wrote it on one and it fits; otherwise one arm per line."""
         subject, *arms = _trees(node.children)
         if node.meta.line == node.meta.end_line:
@@ -309,7 +303,7 @@ class _Printer:
         self.out.line(base, node.meta.end_pos - 1, tail=False, closer=True)
         self.out.write("}")
 
-    def _match_flat(self, subject: Tree[object], arms: list[Tree[object]]) -> None:
+    def _match_flat(self, subject: Tree[Token], arms: list[Tree[Token]]) -> None:
         self.out.write("match ")
         self.expr(subject, root=True)
         self.out.write(" { ")
@@ -319,6 +313,6 @@ class _Printer:
             self._arm(arm)
         self.out.write(" }")
 
-    def _arm(self, arm: Tree[object]) -> None:
+    def _arm(self, arm: Tree[Token]) -> None:
         self.out.write(f"{arm.children[0]} => ")
         self.expr(arm.children[1], root=True)

@@ -68,6 +68,7 @@ class SourceText:
         for raw in raw_lines:
             self._starts.append(offset)
             offset += len(raw) + 1
+        # A line holding only a backslash merely continues the one before: as good as blank.
         self._blank = [raw.strip(" \t\f\r\\") == "" for raw in raw_lines]
         self.comments: list[Comment] = []
         self._comment_end: list[int] = []
@@ -139,10 +140,12 @@ def weave(lines: list[Line], src: SourceText) -> str:
         allowed = line.lead == "keep" and (bool(own) or line.tail)
         if line.lead == "one" or (allowed and src.blank_before(own[0].pos if own else line.pos)):
             blank()
+        # Comments just above a closing brace are still inside the block.
+        indent = line.indent + 2 * line.closer
         for i, c in enumerate(own):
             if i and src.blank_before(c.pos):
                 blank()
-            out.append(" " * (line.indent + 2 * line.closer) + c.text)
+            out.append(" " * indent + c.text)
         if own and line.tail and src.blank_before(line.pos):
             blank()
         out.append(" " * line.indent + line.text)

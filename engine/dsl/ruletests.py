@@ -119,8 +119,14 @@ def run_file(rs: RuleSet, path: Path, coverage: Coverage) -> list[CaseResult]:
             (path.parent / str(base)) if case.get("snapshot") else _base_path(path, str(base))
         )
         raw, source = load_document(snap_path)
-        overrides = dict(case.get("set") or {})
-        snap = snapshot_from_document(with_overrides(raw, overrides), source)
+        set_map = case.get("set") or {}
+        overrides = dict(set_map)
+        where = {}
+        if hasattr(set_map, "lc"):
+            for key in set_map:
+                kl, kc = set_map.lc.key(key)
+                where[key] = Location(display_name(path), kl + 1, kc + 1)
+        snap = snapshot_from_document(with_overrides(raw, overrides, locations=where), source)
         decisions, trace = evaluate(rs, snap, Level.FULL)
         assert trace is not None
         coverage.add(rs, trace.rules)

@@ -139,8 +139,14 @@ def test_layout_details() -> None:
     ("text", "expected"),
     [
         ("version 1\nrule r { when (a > 1) }", "version 1\n\nrule r {\n  when a > 1\n}\n"),
-        ("version 1\nrule r { when { a > 1 } }", "version 1\n\nrule r {\n  when {\n    a > 1\n  }\n}\n"),
-        ("version 1\nrule r { let x = (a + b) * -(c) }", "version 1\n\nrule r {\n  let x = (a + b) * -c\n}\n"),
+        (
+            "version 1\nrule r { when { a > 1 } }",
+            "version 1\n\nrule r {\n  when {\n    a > 1\n  }\n}\n",
+        ),
+        (
+            "version 1\nrule r { let x = (a + b) * -(c) }",
+            "version 1\n\nrule r {\n  let x = (a + b) * -c\n}\n",
+        ),
         ("version 1\r\nparam p: count = 3\r\n", "version 1\nparam p: count = 3\n"),
         ("version 1\n\n\n\nparam p: count = 3\n\n\n", "version 1\n\nparam p: count = 3\n"),
     ],
@@ -168,9 +174,13 @@ def test_pathological_nesting_is_a_diagnostic() -> None:
 
 
 def test_comment_placement_edge_cases() -> None:
-    text = "version 1\r\nrule r { on entry  # same line as brace\r\n  when {  # open\r\n\r\n  }\r\n}  # done"
+    text = (
+        "version 1\r\nrule r { on entry  # same line as brace\r\n"
+        "  when {  # open\r\n\r\n  }\r\n}  # done"
+    )
     assert _fmt(text) == (
-        "version 1\n\nrule r {\n  on entry  # same line as brace\n  when {  # open\n  }\n}  # done\n"
+        "version 1\n\nrule r {\n  on entry  # same line as brace\n"
+        "  when {  # open\n  }\n}  # done\n"
     )
 
 
@@ -208,9 +218,24 @@ def _expr(draw: st.DrawFn, depth: int = 0) -> tuple[str, int]:
     def sep() -> str:
         return draw(_space)
 
-    kinds = ["path", "literal"] if depth >= 3 else [
-        "path", "literal", "or", "and", "not", "cmp", "in", "sum", "product", "neg", "call", "match",
-    ]
+    kinds = (
+        ["path", "literal"]
+        if depth >= 3
+        else [
+            "path",
+            "literal",
+            "or",
+            "and",
+            "not",
+            "cmp",
+            "in",
+            "sum",
+            "product",
+            "neg",
+            "call",
+            "match",
+        ]
+    )
     kind = draw(st.sampled_from(kinds))
     if kind == "path":
         return draw(_paths), _ATOM
@@ -223,7 +248,9 @@ def _expr(draw: st.DrawFn, depth: int = 0) -> tuple[str, int]:
     if kind == "not":
         return f"not{sep()}{operand(_NOT)}", _NOT
     if kind == "cmp":
-        ops = draw(st.lists(st.sampled_from(["<", "<=", "==", "!=", ">", ">="]), min_size=1, max_size=2))
+        ops = draw(
+            st.lists(st.sampled_from(["<", "<=", "==", "!=", ">", ">="]), min_size=1, max_size=2)
+        )
         text = operand(_SUM)
         for op in ops:
             text += f"{sep()}{op}{sep()}{operand(_SUM)}"
@@ -249,7 +276,9 @@ def _expr(draw: st.DrawFn, depth: int = 0) -> tuple[str, int]:
     arms = [f"{n}{sep()}=>{sep()}{operand(_OR)}" for n in ("crash", "normal", "else")]
     if draw(st.booleans()):
         return f"match {operand(_OR)} {{ {'  '.join(arms)} }}", _ATOM
-    inner = "".join(f"\n  {arm}  {draw(_comment)}" if draw(st.booleans()) else f"\n{arm}" for arm in arms)
+    inner = "".join(
+        f"\n  {arm}  {draw(_comment)}" if draw(st.booleans()) else f"\n{arm}" for arm in arms
+    )
     return f"match {operand(_OR)} {{{inner}\n}}", _ATOM
 
 
@@ -258,7 +287,11 @@ def _gap(draw: st.DrawFn) -> str:
     """A line break with, maybe, a trailing comment, blank lines and own-line comments."""
     text = f"  {draw(_comment)}" if draw(st.booleans()) else ""
     for _ in range(draw(st.integers(0, 2))):
-        text += "\n" * draw(st.integers(1, 3)) + draw(st.sampled_from(["", "  ", "\t"])) + draw(_comment)
+        text += (
+            "\n" * draw(st.integers(1, 3))
+            + draw(st.sampled_from(["", "  ", "\t"]))
+            + draw(_comment)
+        )
     return text + "\n" * draw(st.integers(1, 3))
 
 
@@ -270,7 +303,12 @@ def _file(draw: st.DrawFn) -> str:
     def conditions() -> str:
         if draw(st.booleans()):
             return expr()
-        return "{" + "".join(draw(_gap()) + expr() for _ in range(draw(st.integers(0, 3)))) + draw(_gap()) + "}"
+        return (
+            "{"
+            + "".join(draw(_gap()) + expr() for _ in range(draw(st.integers(0, 3))))
+            + draw(_gap())
+            + "}"
+        )
 
     def listed(items: list[str]) -> str:
         # The grammar allows a line break (so comments) after each comma of an action list.
@@ -316,7 +354,9 @@ def _file(draw: st.DrawFn) -> str:
     for _ in range(draw(st.integers(1, 3))):
         kind = draw(st.sampled_from(sorted(clauses)))
         picks = draw(st.lists(st.sampled_from(clauses[kind]), max_size=4))
-        body = "".join(draw(_gap()) + draw(st.sampled_from(["", "    "])) + pick() for pick in picks)
+        body = "".join(
+            draw(_gap()) + draw(st.sampled_from(["", "    "])) + pick() for pick in picks
+        )
         text += f"{kind} b{draw(_space)}{{{body}{draw(_gap())}}}" + draw(_gap())
     return text
 

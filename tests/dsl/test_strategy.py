@@ -62,3 +62,13 @@ def test_no_expiry_in_window_is_a_reason_not_an_error(rs: RuleSet, calm: Snapsho
 def test_missing_chain(rs: RuleSet) -> None:
     sel = select_legs(rs.strategies["iron_condor"], {}, None, date(2024, 1, 2))
     assert sel.reason == "no option chain"
+
+
+def test_negative_priority_keeps_its_sign(tmp_path: Path) -> None:
+    # Regression: the grammar once dropped the '-' of `priority -5`.
+    from engine.dsl.build import build
+    from engine.dsl.parser import decode_source
+
+    text = b"version 1\nrule a {\n  on exit\n  priority -5\n  then close\n}\n"
+    rf = build(decode_source("p.v6", text))
+    assert rf.blocks[0].priority == -5
