@@ -127,7 +127,8 @@ def test_rules(
         failed += sum(not r.ok for r in results)
         total, evaluated, both, never = cov.summary(rs)
         typer.echo(
-            f"  condition coverage: {evaluated}/{total} evaluated, {both}/{total} seen both true and false"
+            f"  condition coverage: {evaluated}/{total} evaluated, "
+            f"{both}/{total} seen both true and false"
         )
         for n in never:
             typer.echo(f"      never evaluated: {n}")
@@ -165,7 +166,8 @@ def vocab(
         target = f" <{a['target']}>" if a["target"] else ""
         params = ", ".join(p["name"] for p in a["params"])
         typer.echo(
-            f"  {a['verb']}{target}{f'({params})' if params else ''}   {a['doc']}  [in: {', '.join(a['contexts'])}]"
+            f"  {a['verb']}{target}{f'({params})' if params else ''}   {a['doc']}"
+            f"  [in: {', '.join(a['contexts'])}]"
         )
     typer.echo("\nENUMS")
     for k, v in data["enums"].items():

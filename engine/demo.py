@@ -25,7 +25,8 @@ def run(echo: Callable[[str], None]) -> int:
         rs = load_ruleset(name)
         sets.append(rs)
         echo(
-            f"   ✔ {rs.name}: {len(rs.blocks)} rules and policies, {len(rs.strategies)} strategies, "
+            f"   ✔ {rs.name}: {len(rs.blocks)} rules and policies, "
+            f"{len(rs.strategies)} strategies, "
             f"hash {rs.hash}"
         )
     echo("\n2. Run their rule tests")
@@ -35,14 +36,16 @@ def run(echo: Callable[[str], None]) -> int:
         failures += len(bad)
         total, evaluated, both, _ = cov.summary(rs)
         echo(
-            f"   {'✔' if not bad else '✘'} {rs.name}: {len(results) - len(bad)}/{len(results)} cases pass; "
+            f"   {'✔' if not bad else '✘'} {rs.name}: "
+            f"{len(results) - len(bad)}/{len(results)} cases pass; "
             f"conditions evaluated {evaluated}/{total}, seen true and false {both}/{total}"
         )
     echo("\n3. Decide on example snapshots: V6 vs the V5 baseline")
     for example in EXAMPLES:
         snap = load_snapshot(Path(ROOT / "tests" / "snapshots" / example))
         echo(
-            f"\n   {example}  (VIX {snap.market.vix}, {len(snap.positions)} open position{'s' * (len(snap.positions) != 1)})"
+            f"\n   {example}  (VIX {snap.market.vix}, {len(snap.positions)} open "
+            f"position{'s' * (len(snap.positions) != 1)})"
         )
         for rs in sets:
             decisions, trace = evaluate(rs, snap, Level.FAILS)

@@ -20,14 +20,25 @@ def _in_root(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_help_everywhere() -> None:
-    for args in ([], ["check"], ["fmt"], ["test"], ["vocab"], ["explain"], ["demo"], ["bench", "dsl"]):
+    for args in (
+        [],
+        ["check"],
+        ["fmt"],
+        ["test"],
+        ["vocab"],
+        ["explain"],
+        ["demo"],
+        ["bench", "dsl"],
+    ):
         result = runner.invoke(app, [*args, "--help"])
         assert result.exit_code == 0, (args, result.output)
         assert "Usage" in result.output
 
 
 def test_check_valid_sets() -> None:
-    result = runner.invoke(app, ["check", "rules/v6.ruleset.yaml", "rules/baseline_v5/v5-baseline.ruleset.yaml"])
+    result = runner.invoke(
+        app, ["check", "rules/v6.ruleset.yaml", "rules/baseline_v5/v5-baseline.ruleset.yaml"]
+    )
     assert result.exit_code == 0, result.output
     assert "✔ v6:" in result.output and "✔ v5-baseline:" in result.output
 
@@ -35,7 +46,8 @@ def test_check_valid_sets() -> None:
 def test_check_invalid_file_lists_every_error(tmp_path: Path) -> None:
     bad = tmp_path / "bad.v6"
     bad.write_text(
-        "version 1\nrule a {\n  on entry\n  when underlying.iv_rnk > 50%\n  then open iron_condr\n}\n"
+        "version 1\nrule a {\n  on entry\n  when underlying.iv_rnk > 50%\n"
+        "  then open iron_condr\n}\n"
     )
     result = runner.invoke(app, ["check", str(bad)])
     assert result.exit_code == 1
@@ -60,12 +72,23 @@ def test_vocab_json() -> None:
     assert fields["underlying.iv_rank"]["unit"] == "percent"
     assert fields["position.pnl"]["scope"] == "position"
     assert data["enums"]["regime"] == ["crash", "high_vol", "normal", "low_vol"]
-    assert {a["verb"] for a in data["actions"]} >= {"open", "close", "roll", "adjust", "hedge", "alert",
-                                                      "block_entries", "halt", "flatten"}
+    assert {a["verb"] for a in data["actions"]} >= {
+        "open",
+        "close",
+        "roll",
+        "adjust",
+        "hedge",
+        "alert",
+        "block_entries",
+        "halt",
+        "flatten",
+    }
 
 
 def test_explain_shows_values_for_fired_and_unfired_rules() -> None:
-    result = runner.invoke(app, ["explain", "--rules", "v6", "--snapshot", "tests/snapshots/spy_ic_open.json"])
+    result = runner.invoke(
+        app, ["explain", "--rules", "v6", "--snapshot", "tests/snapshots/spy_ic_open.json"]
+    )
     assert result.exit_code == 0, result.output
     out = result.output
     assert "✔ dte_exit [exit] on IC-SPY-20240520: fired" in out
@@ -75,27 +98,58 @@ def test_explain_shows_values_for_fired_and_unfired_rules() -> None:
 
 
 def test_explain_single_rule_and_json() -> None:
-    result = runner.invoke(app, ["explain", "--rules", "v6", "--snapshot", "tests/snapshots/spy_stressed.json",
-                                 "--rule", "vix_spike", "--json"])
+    result = runner.invoke(
+        app,
+        [
+            "explain",
+            "--rules",
+            "v6",
+            "--snapshot",
+            "tests/snapshots/spy_stressed.json",
+            "--rule",
+            "vix_spike",
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert data["ruleset"]["name"] == "v6"
-    assert any(d["rule_id"] == "vix_spike" and d["verb"] == "block_entries" for d in data["decisions"])
+    assert any(
+        d["rule_id"] == "vix_spike" and d["verb"] == "block_entries" for d in data["decisions"]
+    )
 
 
 def test_explain_unknown_rule_and_bad_snapshot(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["explain", "--rules", "v6", "--snapshot", "tests/snapshots/spy_calm.json",
-                                 "--rule", "ic_entyr"])
+    result = runner.invoke(
+        app,
+        [
+            "explain",
+            "--rules",
+            "v6",
+            "--snapshot",
+            "tests/snapshots/spy_calm.json",
+            "--rule",
+            "ic_entyr",
+        ],
+    )
     assert result.exit_code == 1 and "did you mean 'ic_entry'" in result.output
     snap = tmp_path / "s.yaml"
-    snap.write_text("format: v6-snapshot/1\ntime: 2024-01-02T10:00:00-05:00\nmarket: {sesion: regular}\n")
+    snap.write_text(
+        "format: v6-snapshot/1\ntime: 2024-01-02T10:00:00-05:00\nmarket: {sesion: regular}\n"
+    )
     result = runner.invoke(app, ["explain", "--rules", "v6", "--snapshot", str(snap)])
     assert result.exit_code == 1
-    assert "s.yaml:3" in result.output and "V6E410" in result.output and "Traceback" not in result.output
+    assert (
+        "s.yaml:3" in result.output
+        and "V6E410" in result.output
+        and "Traceback" not in result.output
+    )
 
 
 def test_unknown_ruleset() -> None:
-    result = runner.invoke(app, ["explain", "--rules", "v7", "--snapshot", "tests/snapshots/spy_calm.json"])
+    result = runner.invoke(
+        app, ["explain", "--rules", "v7", "--snapshot", "tests/snapshots/spy_calm.json"]
+    )
     assert result.exit_code == 1
     assert "no rule set named 'v7'" in result.output and "v5-baseline, v6" in result.output
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import date, datetime, timedelta
-from math import erf, exp, log, sqrt
+from math import erf, sqrt
 from operator import attrgetter
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -22,6 +22,7 @@ import numpy as np
 
 from engine.state.snapshot import (
     Chain,
+    FloatArray,
     FutureQuote,
     Leg,
     MarketState,
@@ -87,7 +88,8 @@ def _portfolio(s: Snapshot, counts: dict[str, int], out: list[DecisionTuple]) ->
                     _alert("critical", "drawdown breaker: flattened"), None, None))
     if pf.day_pnl_pct is not None and pf.day_pnl_pct <= -0.03:
         out.append(("daily_loss", "halt", None, (), None, None))
-        out.append(("daily_loss", "alert", None, _alert("critical", "daily loss breaker"), None, None))
+        out.append(("daily_loss", "alert", None,
+                    _alert("critical", "daily loss breaker"), None, None))
     if (vix is not None and vix >= 40) or (vix_chg is not None and vix_chg >= 0.30):
         out.append(("vix_spike", "block_entries", None, (), None, None))
         out.append(("vix_spike", "hedge", None, HEDGE_ARGS, None, None))
@@ -98,13 +100,16 @@ def _portfolio(s: Snapshot, counts: dict[str, int], out: list[DecisionTuple]) ->
                     _alert("warning", "VIX term structure inverted"), None, None))
     if r.data_age_seconds is not None and r.data_age_seconds > 120:
         out.append(("stale_data", "block_entries", None, (), None, None))
-        out.append(("stale_data", "alert", None, _alert("warning", "market data is stale"), None, None))
+        out.append(("stale_data", "alert", None,
+                    _alert("warning", "market data is stale"), None, None))
     if r.orders_rejected_today >= 5:
         out.append(("order_rejects", "halt", None, (), None, None))
-        out.append(("order_rejects", "alert", None, _alert("critical", "order rejects breaker"), None, None))
+        out.append(("order_rejects", "alert", None,
+                    _alert("critical", "order rejects breaker"), None, None))
     if not r.broker_connected:
         out.append(("disconnect", "block_entries", None, (), None, None))
-        out.append(("disconnect", "alert", None, _alert("critical", "broker disconnected"), None, None))
+        out.append(("disconnect", "alert", None,
+                    _alert("critical", "broker disconnected"), None, None))
 
     # Limits: breached unless the check is known to hold.
     bw, vega, net_liq, margin = pf.bw_delta_spy, pf.vega, pf.net_liq, pf.margin_used_pct
@@ -120,7 +125,8 @@ def _portfolio(s: Snapshot, counts: dict[str, int], out: list[DecisionTuple]) ->
         out.append(("iwm_concentration", "block_entries", None, (), None, None))
     if pf.open_positions > 6:
         out.append(("max_positions", "block_entries", None, (), None, None))
-        out.append(("max_positions", "alert", None, _alert("warning", "position count limit"), None, None))
+        out.append(("max_positions", "alert", None,
+                    _alert("warning", "position count limit"), None, None))
     if n_qqq > 2:
         out.append(("qqq_concentration", "block_entries", None, (), None, None))
     if n_spy > 2:
@@ -205,34 +211,39 @@ TODAY = date(2024, 6, 12)
 _SPOTS = {"SPY": 536.8, "QQQ": 468.2, "IWM": 202.4}
 
 
-def _ncdf(x: float) -> float:
-    return 0.5 * (1.0 + erf(x / sqrt(2.0)))
+_erf = np.frompyfunc(erf, 1, 1)
+
+
+def _ncdf(x: FloatArray) -> FloatArray:
+    return np.asarray(0.5 * (1.0 + _erf(x / sqrt(2.0))), dtype=np.float64)
 
 
 def spy_chain(spot: float = _SPOTS["SPY"], atm_iv: float = 0.128) -> Chain:
     """An SPY chain of 402 contracts: 3 monthly expiries x 67 strikes x put/call, BSM-priced."""
-    rows: list[tuple[np.datetime64, float, bool, float, float, float, float]] = []
-    for expiry in (date(2024, 6, 21), date(2024, 7, 19), date(2024, 8, 16)):
-        t = (expiry - TODAY).days / 365.0
-        for k in np.arange(round(spot) - 66, round(spot) + 67, 2.0):
-            iv = atm_iv * (1.0 - 1.8 * (k / spot - 1.0))  # a put-skewed smile
-            d1 = (log(spot / k) + 0.5 * iv * iv * t) / (iv * sqrt(t))
-            d2 = d1 - iv * sqrt(t)
-            call = spot * _ncdf(d1) - k * _ncdf(d2)
-            for is_call in (False, True):
-                price = call if is_call else call - spot + k
-                delta = _ncdf(d1) - (0.0 if is_call else 1.0)
-                rows.append((np.datetime64(expiry), float(k), is_call, max(price, 0.01), iv, delta,
-                             spot * exp(-d1 * d1 / 2) / sqrt(2 * np.pi) * sqrt(t) / 100))
-    exp_, strike, is_call, mid, iv, delta, vega = (np.array(c) for c in zip(*rows, strict=True))
+    expiries = np.array(["2024-06-21", "2024-07-19", "2024-08-16"], dtype="datetime64[D]")
+    strikes = np.arange(round(spot) - 66, round(spot) + 67, 2.0)
+    expiry = np.repeat(expiries, 2 * len(strikes))
+    strike = np.tile(np.concatenate([strikes, strikes]), len(expiries))
+    is_call = np.tile(np.repeat([False, True], len(strikes)), len(expiries))
+    t = (expiry - np.datetime64(TODAY, "D")).astype(np.float64) / 365.0
+    iv = atm_iv * (1.0 - 1.8 * (strike / spot - 1.0))  # a put-skewed smile
+    sd = iv * np.sqrt(t)
+    d1 = (np.log(spot / strike) + 0.5 * sd * sd) / sd
+    n1, n2 = _ncdf(d1), _ncdf(d1 - sd)
+    call = spot * n1 - strike * n2
+    mid = np.maximum(np.where(is_call, call, call - spot + strike), 0.01)
     half = np.maximum(0.01, 0.02 * mid)
-    return Chain(symbol="SPY", expiry=exp_, strike=strike, is_call=is_call, bid=mid - half,
+    vega = spot * np.exp(-0.5 * d1 * d1) / sqrt(2.0 * np.pi) * np.sqrt(t) / 100.0
+    return Chain(symbol="SPY", expiry=expiry, strike=strike, is_call=is_call, bid=mid - half,
                  ask=mid + half, last=mid, volume=np.full(len(mid), 1200.0),
-                 open_interest=np.full(len(mid), 8500.0), iv=iv, delta=delta,
-                 gamma=np.full(len(mid), 0.01), vega=vega, theta=-vega / 3.0)
+                 open_interest=np.full(len(mid), 8500.0), iv=iv,
+                 delta=np.where(is_call, n1, n1 - 1.0), gamma=np.full(len(mid), 0.01), vega=vega,
+                 theta=-vega / 3.0)
 
 
-def _underlying(symbol: str, iv: float, rv: float, skew: float, rank: float, beta: float) -> UnderlyingState:
+def _underlying(
+    symbol: str, iv: float, rv: float, skew: float, rank: float, beta: float
+) -> UnderlyingState:
     spot = _SPOTS[symbol]
     return UnderlyingState(
         symbol=symbol, price=spot, prev_close=spot / 1.004, change_pct=0.004,
@@ -272,8 +283,8 @@ def bench_snapshot() -> Snapshot:
         time=datetime(2024, 6, 12, 11, 30, tzinfo=NY),
         market=MarketState(session="regular", vix=16.4, vix9d=15.1, vix3m=18.2, vvix=88.0,
                            skew_index=141.0, vix_change_pct=0.035,
-                           futures={s: FutureQuote(symbol=s, price=p, change_pct=0.003)
-                                    for s, p in (("ES", 5412.0), ("NQ", 19310.0), ("RTY", 2041.0))}),
+                           futures={s: FutureQuote(symbol=s, price=p, change_pct=0.003) for s, p
+                                    in (("ES", 5412.0), ("NQ", 19310.0), ("RTY", 2041.0))}),
         underlyings={"SPY": _underlying("SPY", 0.128, 0.112, 1.14, 0.34, 1.0),
                      "QQQ": _underlying("QQQ", 0.171, 0.154, 1.08, 0.41, 1.2),
                      "IWM": _underlying("IWM", 0.214, 0.187, 1.12, 0.38, 1.25)},
@@ -325,8 +336,8 @@ def take_profit_snapshot() -> Snapshot:
 def missing_data_snapshot() -> Snapshot:
     """Regime given (high_vol) and data missing: unknown limits breach, unknown rules don't fire."""
     base = bench_snapshot()
-    p1 = replace(base.positions[0], legs=tuple(replace(lg, delta=None) for lg in base.positions[0].legs),
-                 pnl_pct_of_credit=None)
+    p1 = base.positions[0]
+    p1 = replace(p1, legs=tuple(replace(lg, delta=None) for lg in p1.legs), pnl_pct_of_credit=None)
     p2 = replace(base.positions[1], dte=None)
     return replace(
         base, market=replace(base.market, regime="high_vol", vix=None, vix_change_pct=None),

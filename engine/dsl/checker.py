@@ -270,7 +270,8 @@ class _Checker:
         if context not in spec.contexts:
             self.err(
                 Code.WRONG_CONTEXT,
-                f"'{a.verb}' cannot be used in {context} {'rules' if b.kind == 'rule' else 'blocks'}",
+                f"'{a.verb}' cannot be used in {context} "
+                f"{'rules' if b.kind == 'rule' else 'blocks'}",
                 a,
                 "allowed in: " + ", ".join(spec.contexts),
             )

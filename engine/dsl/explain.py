@@ -60,7 +60,8 @@ def _rule_lines(rt: RuleTrace) -> list[str]:
         if c.distance is not None:
             sign = "+" if c.distance >= 0 else "-"
             lines.append(
-                f"          distance to threshold: {sign}{fmt_value(abs(c.distance), c.distance_unit)}"
+                "          distance to threshold: "
+                f"{sign}{fmt_value(abs(c.distance), c.distance_unit)}"
             )
     return lines
 

@@ -80,7 +80,8 @@ def _base_path(test_file: Path, base: str) -> Path:
                 return p
     raise _err(
         test_file,
-        f"no base snapshot named '{base}' (looked in snapshots/ beside the test and in rules/snapshots/)",
+        f"no base snapshot named '{base}' "
+        "(looked in snapshots/ beside the test and in rules/snapshots/)",
     )
 
 
@@ -109,7 +110,8 @@ def run_file(rs: RuleSet, path: Path, coverage: Coverage) -> list[CaseResult]:
         if unknown:
             raise _err(
                 path,
-                f"unknown key(s) in case: {', '.join(sorted(unknown))}; keys: {', '.join(sorted(_CASE_KEYS))}",
+                f"unknown key(s) in case: {', '.join(sorted(unknown))}; "
+                f"keys: {', '.join(sorted(_CASE_KEYS))}",
                 line,
             )
         base = case.get("snapshot") or case.get("base")

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from functools import partial
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from engine.dsl import ast

@@ -163,9 +163,9 @@ def convert_to(t: Ty, target: Ty) -> None:
     """Check a value of type t may be used where `target` is declared (argument, param)."""
     if target.kind == "num" and t.kind == "num":
         unify(t, target)
-        if not t.bare and not t.usd_literal and t.unit != target.unit:
-            if not (t.unit in FRACTIONS and target.unit in FRACTIONS):
-                raise UnitError(f"expected {target}, got {t}")
+        exact = t.bare or t.usd_literal or t.unit == target.unit
+        if not exact and not (t.unit in FRACTIONS and target.unit in FRACTIONS):
+            raise UnitError(f"expected {target}, got {t}")
         return
     if target.kind == "enum" and t.kind == "enum" and target.enum == t.enum:
         return

@@ -51,7 +51,9 @@ def test_activation_is_atomic(tmp_path: Path) -> None:
     for d in ("rules", "strategies", "risk_policies"):
         shutil.copytree(ROOT / d, tmp_path / d)
     test_file = tmp_path / "rules" / "v6.test.yaml"
-    test_file.write_text(test_file.read_text().replace("fired: [dte_exit]", "fired: [tp_by_regime]"))
+    test_file.write_text(
+        test_file.read_text().replace("fired: [dte_exit]", "fired: [tp_by_regime]")
+    )
     refused = active.activate(str(tmp_path / "rules" / "v6.ruleset.yaml"))
     assert not refused.activated and active.current is before
     assert any("DTE exit at 21 days" in f for f in refused.failed_tests)

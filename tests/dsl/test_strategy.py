@@ -28,8 +28,12 @@ def calm() -> Snapshot:
 
 def test_iron_condor_legs_by_delta_and_width(rs: RuleSet, calm: Snapshot) -> None:
     chain = calm.chains["SPY"]
-    sel = select_legs(rs.strategies["iron_condor"], {"short_delta": 0.16, "wing_width": 5.0},
-                      chain, calm.time.date())
+    sel = select_legs(
+        rs.strategies["iron_condor"],
+        {"short_delta": 0.16, "wing_width": 5.0},
+        chain,
+        calm.time.date(),
+    )
     assert sel.ok, sel.reason
     legs = {lg.name: lg for lg in sel.legs}
     assert set(legs) == {"short_put", "long_put", "short_call", "long_call"}
@@ -54,7 +58,9 @@ def test_arguments_override_defaults(rs: RuleSet, calm: Snapshot) -> None:
 
 
 def test_no_expiry_in_window_is_a_reason_not_an_error(rs: RuleSet, calm: Snapshot) -> None:
-    sel = select_legs(rs.strategies["iron_condor"], {"dte": 120.0}, calm.chains["SPY"], calm.time.date())
+    sel = select_legs(
+        rs.strategies["iron_condor"], {"dte": 120.0}, calm.chains["SPY"], calm.time.date()
+    )
     assert not sel.ok
     assert sel.reason is not None and "no expiry within 14d of 120d" in sel.reason
 
