@@ -40,7 +40,7 @@ from engine.bench.dsl_baseline import (
     select_regime,
 )
 from engine.dsl.checker import check
-from engine.dsl.compiler import compile_program
+from engine.dsl.tickgen import compile_program
 from engine.dsl.ruleset import RuleSet, load, load_ruleset, loose_manifest, parse_files
 from engine.dsl.runtime import evaluate
 from engine.dsl.trace import Level

@@ -1,79 +1,148 @@
-"""Checked blocks to Python functions, generated once per load; three-valued logic inline.
+"""Checked expressions to Python source: three-valued logic inline, constants folded.
 
 Generated source contains only accessor templates from the vocabulary, helper names, numbered
-temporaries and constants printed with repr(): names from rule files never become code.
-`None` is the `unknown` value; a comparison with an unknown operand is unknown.
+temporaries and constants (printed with repr() or hoisted into the namespace): names from rule
+files never become code. `None` is the `unknown` value; any comparison or arithmetic with an
+unknown operand is unknown.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-from engine.dsl import ast, helpers
+from engine.dsl import ast
 from engine.dsl.checker import Program
-from engine.dsl.source import Location
-from engine.dsl.types import UNKNOWN, Ty
+from engine.dsl.source import Source
+from engine.dsl.trace import BlockInfo, CondInfo, unit_name
+from engine.dsl.types import UNKNOWN
+from engine.dsl.vocab import FUNCTIONS
 
-FRAME = "S, M, U, P, PF, R"
-Fn = Callable[..., Any]
-
-
-@dataclass(frozen=True, slots=True)
-class CondInfo:
-    index: int
-    text: str
-    loc: Location
-    operand_texts: tuple[str, ...]
-    operand_types: tuple[Ty, ...]
-    ops: tuple[str, ...]  # comparison operators when the condition is a comparison
+NOT_CONST = object()
 
 
-@dataclass(frozen=True, slots=True)
-class CompiledBlock:
-    block: ast.Block
-    file: str
-    conditions: tuple[CondInfo, ...]
-    reset_conditions: tuple[CondInfo, ...]
-    fast: Fn  # frame -> (index of first condition not true, or -1; its value)
-    reset: Fn | None
-    operands: tuple[Fn, ...]  # per condition: frame -> (its value, distance, *operand values)
-    reset_operands: tuple[Fn, ...]
-    lets: Fn  # frame -> let values
-    let_names: tuple[str, ...]
-    let_types: tuple[Ty, ...]
-    args: Fn  # frame -> per action, a tuple of argument values
-    arg_names: tuple[tuple[str, ...], ...]
-    arg_types: tuple[tuple[Ty, ...], ...]
+class ConstPool:
+    """Constants hoisted out of generated code, shared by everything one program generates."""
 
-    @property
-    def id(self) -> str:
-        return self.block.id
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {}
+        # Which (strategy given, symbol given) shapes of position counts the program reads.
+        self.count_keys: set[tuple[bool, bool]] = set()
+        self._index: dict[tuple[type, Any], str] = {}
+
+    def name(self, value: Any) -> str:
+        key = (type(value), value)
+        if key not in self._index:
+            self._index[key] = f"_k{len(self.values)}"
+            self.values[self._index[key]] = value
+        return self._index[key]
 
 
-class _Gen:
-    def __init__(self, program: Program, consts: dict[str, Any]) -> None:
+class ExprGen:
+    """Python expression text for rule expressions of one program; hoists constants into
+    `consts` and shares numbered temporaries across everything it generates."""
+
+    def __init__(self, program: Program, consts: ConstPool) -> None:
         self.p = program
         self.consts = consts
-        self.tmp = itertools.count()
+        self._tmp = itertools.count()
         self.let_slots: dict[str, str] = {}
+        self.pre: dict[int, str] = {}  # id(expr) -> temporary already holding its value
+        self.nonnull: set[str] = set()  # generated texts that can never be unknown
+        self.count_keys: set[tuple[bool, bool]] = consts.count_keys
 
     def t(self) -> str:
-        return f"_t{next(self.tmp)}"
+        return f"_t{next(self._tmp)}"
 
     def const(self, value: Any) -> str:
-        if value is None or isinstance(value, bool | float | int | str):
+        if value is None or isinstance(value, bool | float | int):
             return repr(value)
-        name = f"_k{len(self.consts)}"
-        self.consts[name] = value
-        return name
+        return self.consts.name(value)
+
+    def static(self, e: ast.Expr) -> Any:
+        """The value of a constant expression (literal, param, enum member), else NOT_CONST."""
+        if isinstance(e, ast.Literal) and e.value is not None:
+            return e.value
+        if isinstance(e, ast.Path):
+            r = self.p.resolutions.get(id(e))
+            if r is not None and r.kind in ("enum", "param") and r.value is not None:
+                return r.value
+        if isinstance(e, ast.Neg):
+            inner = self.static(e.operand)
+            if isinstance(inner, float) and not isinstance(inner, bool):
+                return -inner
+        return NOT_CONST
 
     def expr(self, e: ast.Expr) -> str:
-        m = getattr(self, "_" + type(e).__name__)
-        out: str = m(e)
+        if id(e) in self.pre:
+            return self.pre[id(e)]
+        value = self.static(e)
+        if value is not NOT_CONST:
+            return self.const(value)
+        out: str = getattr(self, "_" + type(e).__name__)(e)
         return out
+
+    def _bind(self, e: ast.Expr) -> tuple[str, str | None]:
+        """(name of the value, the expression that binds it) — None when no test is needed."""
+        code = self.expr(e)
+        if self.static(e) is not NOT_CONST or code in self.nonnull:
+            return code, None
+        if code.isidentifier() and code.startswith(("_t", "_l", "_v")):
+            return code, code
+        t = self.t()
+        return t, f"({t} := {code})"
+
+    def _guarded(self, parts: list[ast.Expr], make: Any) -> str:
+        names, tests = [], []
+        for p in parts:
+            name, binding = self._bind(p)
+            names.append(name)
+            if binding:
+                tests.append(f"{binding} is None")
+        body: str = make(*names)
+        return f"(None if {' or '.join(tests)} else {body})" if tests else f"({body})"
+
+    def holds(self, e: ast.Expr) -> str:
+        """Text that is True exactly when `e` evaluates to true (not false, not unknown)."""
+        if isinstance(e, ast.BoolOp):
+            joiner = " and " if e.op == "and" else " or "
+            return "(" + joiner.join(self.holds(o) for o in e.operands) + ")"
+        if isinstance(e, ast.Not):
+            return self.fails(e.operand)
+        if isinstance(e, ast.Compare | ast.In):
+            return self._known_then(e, negate=False)
+        return f"{self.expr(e)} is True"
+
+    def fails(self, e: ast.Expr) -> str:
+        """Text that is True exactly when `e` evaluates to false."""
+        if isinstance(e, ast.BoolOp):
+            joiner = " or " if e.op == "and" else " and "
+            return "(" + joiner.join(self.fails(o) for o in e.operands) + ")"
+        if isinstance(e, ast.Not):
+            return self.holds(e.operand)
+        if isinstance(e, ast.Compare | ast.In):
+            return self._known_then(e, negate=True)
+        return f"{self.expr(e)} is False"
+
+    def _known_then(self, e: ast.Compare | ast.In, negate: bool) -> str:
+        parts = list(e.operands) if isinstance(e, ast.Compare) else [e.needle]
+        names, tests = [], []
+        for p in parts:
+            name, binding = self._bind(p)
+            names.append(name)
+            if binding:
+                tests.append(f"{binding} is not None")
+        if isinstance(e, ast.Compare):
+            body = names[0] + "".join(f" {op} {n}" for op, n in zip(e.ops, names[1:], strict=True))
+        else:
+            consts = [self.static(i) for i in e.items]
+            if all(c is not NOT_CONST for c in consts):
+                coll = self.const(frozenset(consts))
+            else:
+                coll = "(" + ", ".join(self.expr(i) for i in e.items) + ",)"
+            body = f"{names[0]} {'not in' if e.negated else 'in'} {coll}"
+        body = f"not ({body})" if negate else f"({body})"
+        return "(" + " and ".join([*tests, body]) + ")"
 
     def _Literal(self, e: ast.Literal) -> str:
         return repr(e.value)
@@ -88,124 +157,103 @@ class _Gen:
         return self.const(r.value)
 
     def _Call(self, e: ast.Call) -> str:
-        from engine.dsl.vocab import FUNCTIONS
-
         fn = FUNCTIONS[e.func]
         if fn.name == "is_known":
             return f"({self.expr(e.args[0])} is not None)"
         if fn.name == "abs":
-            t = self.t()
-            return f"(None if ({t} := {self.expr(e.args[0])}) is None else abs({t}))"
+            return self._guarded([e.args[0]], lambda a: f"abs({a})")
         if fn.variadic:
             return f"H.{fn.impl}({', '.join(self.expr(a) for a in e.args)})"
         given = {p.name: v for p, v in zip(fn.params, e.args, strict=False)}
         given.update({a.name: a.value for a in e.kwargs})
         args = [self.expr(given[p.name]) if p.name in given else "None" for p in fn.params]
+        if fn.name in ("has_position", "count_positions"):
+            # Position counts by (strategy, symbol) are tallied once per tick.
+            key = f"({args[0]}, {args[1]})"
+            values = [self.static(given[p.name]) if p.name in given else None for p in fn.params]
+            if all(v is not NOT_CONST for v in values):
+                key = self.const(tuple(values))
+            code = f"({key} in X.counts)" if fn.name == "has_position" else f"X.counts.get({key}, 0)"
+            self.nonnull.add(code)
+            self.count_keys.add((p_given("strategy", given), p_given("symbol", given)))
+            return code
         return f"H.{fn.impl}(S, U, {', '.join(args)})"
 
     def _Neg(self, e: ast.Neg) -> str:
-        t = self.t()
-        return f"(None if ({t} := {self.expr(e.operand)}) is None else -{t})"
+        return self._guarded([e.operand], lambda a: f"-{a}")
 
     def _Not(self, e: ast.Not) -> str:
-        t = self.t()
-        return f"(None if ({t} := {self.expr(e.operand)}) is None else not {t})"
+        return self._guarded([e.operand], lambda a: f"not {a}")
 
     def _BoolOp(self, e: ast.BoolOp) -> str:
         # Kleene logic, short-circuiting on the deciding value (False for and, True for or).
         decide, other = ("False", "True") if e.op == "and" else ("True", "False")
         temps = [self.t() for _ in e.operands]
-        tail = f"({other} if {' and '.join(f'{t} is {other}' for t in temps)} else None)"
-        out = tail
+        out = f"({other} if {' and '.join(f'{t} is {other}' for t in temps)} else None)"
         for t, o in reversed(list(zip(temps, e.operands, strict=True))):
             out = f"({decide} if ({t} := {self.expr(o)}) is {decide} else {out})"
         return out
 
     def _BinOp(self, e: ast.BinOp) -> str:
-        a, b = self.t(), self.t()
-        head = (
-            f"None if ({a} := {self.expr(e.left)}) is None or ({b} := {self.expr(e.right)}) is None"
-        )
         if e.op == "/":
-            return f"({head} else ({a} / {b} if {b} else None))"
-        return f"({head} else {a} {e.op} {b})"
+            return self._guarded([e.left, e.right], lambda a, b: f"{a} / {b} if {b} else None")
+        return self._guarded([e.left, e.right], lambda a, b: f"{a} {e.op} {b}")
 
     def _Compare(self, e: ast.Compare) -> str:
-        temps = [self.t() for _ in e.operands]
-        nulls = " or ".join(
-            f"({t} := {self.expr(o)}) is None" for t, o in zip(temps, e.operands, strict=True)
-        )
-        chain = temps[0] + "".join(f" {op} {t}" for op, t in zip(e.ops, temps[1:], strict=True))
-        return f"(None if {nulls} else ({chain}))"
+        def chain(*names: str) -> str:
+            return names[0] + "".join(f" {op} {n}" for op, n in zip(e.ops, names[1:], strict=True))
+
+        return self._guarded(list(e.operands), chain)
 
     def _In(self, e: ast.In) -> str:
-        t = self.t()
-        consts = [self._static(i) for i in e.items]
-        if all(c is not _NOT_CONST for c in consts):
+        consts = [self.static(i) for i in e.items]
+        if all(c is not NOT_CONST for c in consts):
             coll = self.const(frozenset(consts))
         else:
             coll = "(" + ", ".join(self.expr(i) for i in e.items) + ",)"
         op = "not in" if e.negated else "in"
-        return f"(None if ({t} := {self.expr(e.needle)}) is None else {t} {op} {coll})"
-
-    def _static(self, e: ast.Expr) -> Any:
-        if isinstance(e, ast.Literal):
-            return e.value
-        if isinstance(e, ast.Path):
-            r = self.p.resolutions.get(id(e))
-            if r is not None and r.kind in ("enum", "param"):
-                return r.value
-        return _NOT_CONST
+        return self._guarded([e.needle], lambda a: f"{a} {op} {coll}")
 
     def _Match(self, e: ast.Match) -> str:
-        s = self.t()
+        values = [self.static(a.value) for a in e.arms]
+        if all(v is not NOT_CONST for v in values):
+            # A table of constants: one dict lookup.
+            table = {a.name: v for a, v in zip(e.arms, values, strict=True) if a.name is not None}
+            default = next((v for a, v in zip(e.arms, values, strict=True) if a.name is None), None)
+            subject, binding = self._bind(e.subject)
+            test = f"{binding} is None" if binding else None
+            lookup = f"{self.const(_FrozenTable(table))}.get({subject}, {default!r})"
+            return f"(None if {test} else {lookup})" if test else lookup
         default = "None"
         arms = []
+        subject, binding = self._bind(e.subject)
+        test = f"{binding} is None" if binding else None
         for arm in e.arms:
             if arm.name is None:
                 default = self.expr(arm.value)
             else:
-                arms.append(f"{self.expr(arm.value)} if {s} == {arm.name!r} else")
-        return (
-            f"(None if ({s} := {self.expr(e.subject)}) is None else ({' '.join(arms)} {default}))"
-        )
+                arms.append(f"{self.expr(arm.value)} if {subject} == {arm.name!r} else")
+        body = f"({' '.join(arms)} {default})"
+        return f"(None if {test} else {body})" if test else body
 
 
-_NOT_CONST = object()
+def p_given(name: str, given: dict[str, ast.Expr]) -> bool:
+    return name in given
 
 
-def _operands(e: ast.Expr, program: Program) -> list[ast.Expr]:
-    """Values worth showing for a condition: comparison sides, then the leaves it reads.
+class _FrozenTable(dict[str, Any]):
+    """A hashable constant mapping (for the constant pool); never mutated."""
 
-    Constants (literals, enum members) are left out: their value is their text.
+    def __hash__(self) -> int:  # type: ignore[override]
+        return hash(tuple(sorted(self.items())))
+
+
+def condition_operands(e: ast.Expr, program: Program) -> list[ast.Expr]:
+    """Values worth showing for a condition: comparison sides, then the names it reads.
+
+    Constants (literals, enum members) are left out: their value is their text. The same
+    name read twice is shown once.
     """
-    out: list[ast.Expr] = []
-    seen: set[tuple[int, int, int | None, int | None]] = set()
-    for x in _candidate_operands(e):
-        # The same name read twice is shown once: key on its position-free shape.
-        key = (hash(_shape(x)), 0, None, None)
-        if isinstance(x, ast.Literal) or key in seen:
-            continue
-        seen.add(key)
-        r = program.resolutions.get(id(x))
-        if r is not None and r.kind == "enum":
-            continue
-        out.append(x)
-    return out
-
-
-def _shape(x: ast.Expr) -> str:
-    if isinstance(x, ast.Path):
-        return x.dotted
-    if isinstance(x, ast.Call):
-        args = [_shape(a) for a in x.args] + [f"{k.name}={_shape(k.value)}" for k in x.kwargs]
-        return f"{x.func}({','.join(args)})"
-    if isinstance(x, ast.Literal):
-        return x.text
-    return f"{type(x).__name__}:{x.loc.line}:{x.loc.column}"
-
-
-def _candidate_operands(e: ast.Expr) -> list[ast.Expr]:
     inner = e.operand if isinstance(e, ast.Not) else e
     heads: list[ast.Expr] = []
     if isinstance(inner, ast.Compare):
@@ -217,151 +265,74 @@ def _candidate_operands(e: ast.Expr) -> list[ast.Expr]:
     def walk(x: ast.Expr) -> None:
         if isinstance(x, ast.Path | ast.Call):
             leaves.append(x)
-            if isinstance(x, ast.Call):
-                for a in (*x.args, *(k.value for k in x.kwargs)):
-                    walk(a)
-            return
-        for child in _children(x):
+        for child in children(x):
             walk(child)
 
     walk(e)
-    return heads + [leaf for leaf in leaves if leaf not in heads]
+    out: list[ast.Expr] = []
+    seen: set[str] = set()
+    for x in heads + leaves:
+        key = shape(x)
+        r = program.resolutions.get(id(x))
+        if isinstance(x, ast.Literal) or key in seen or (r is not None and r.kind == "enum"):
+            continue
+        seen.add(key)
+        out.append(x)
+    return out
 
 
-def _children(x: ast.Expr) -> tuple[ast.Expr, ...]:
+def shape(x: ast.Expr) -> str:
+    if isinstance(x, ast.Path):
+        return x.dotted
+    if isinstance(x, ast.Call):
+        args = [shape(a) for a in x.args] + [f"{k.name}={shape(k.value)}" for k in x.kwargs]
+        return f"{x.func}({','.join(args)})"
+    if isinstance(x, ast.Literal):
+        return x.text
+    return f"{type(x).__name__}:{x.loc.line}:{x.loc.column}:{x.loc.end_column}"
+
+
+def children(x: ast.Expr) -> tuple[ast.Expr, ...]:
     if isinstance(x, ast.Neg | ast.Not):
         return (x.operand,)
     if isinstance(x, ast.BinOp):
         return (x.left, x.right)
-    if isinstance(x, ast.BoolOp):
-        return x.operands
-    if isinstance(x, ast.Compare):
+    if isinstance(x, ast.BoolOp | ast.Compare):
         return x.operands
     if isinstance(x, ast.In):
         return (x.needle, *x.items)
     if isinstance(x, ast.Match):
         return (x.subject, *(a.value for a in x.arms))
+    if isinstance(x, ast.Call):
+        return (*x.args, *(k.value for k in x.kwargs))
     return ()
 
 
-def compile_program(program: Program) -> tuple[CompiledBlock, ...]:
-    """Compile every block of a checked program, in evaluation order."""
-    consts: dict[str, Any] = {}
-    lines: list[str] = []
-    metas: list[dict[str, Any]] = []
-    for n, b in enumerate(program.blocks):
-        g = _Gen(program, consts)
-        src = program.block_files[b.id].source
-        let_lines = []
-        for i, let in enumerate(b.lets):
-            slot = f"_l{i}"
-            let_lines.append(f"    {slot} = {g.expr(let.value)}")
-            g.let_slots[let.name] = slot
-
-        def text(e: ast.Node, src: Any = src) -> str:
-            return str(src.text_between(e.loc)).strip()
-
-        def infos(
-            conds: tuple[ast.Expr, ...], g: _Gen = g, text: Any = text
-        ) -> tuple[CondInfo, ...]:
-            out = []
-            for i, c in enumerate(conds):
-                ops = _operands(c, program)
-                inner = c.operand if isinstance(c, ast.Not) else c
-                out.append(
-                    CondInfo(
-                        i,
-                        text(c),
-                        c.loc,
-                        tuple(text(o) for o in ops),
-                        tuple(program.types.get(id(o), UNKNOWN) for o in ops),
-                        inner.ops if isinstance(inner, ast.Compare) else (),
-                    )
-                )
-            return tuple(out)
-
-        def cond_fn(
-            name: str, conds: tuple[ast.Expr, ...], g: _Gen = g, let_lines: list[str] = let_lines
-        ) -> None:
-            lines.append(f"def {name}({FRAME}):")
-            lines.extend(let_lines)
-            for i, c in enumerate(conds):
-                lines.append(f"    _c = {g.expr(c)}")
-                lines.append(f"    if _c is not True: return {i}, _c")
-            lines.append("    return -1, True")
-
-        def ops_fns(
-            prefix: str, conds: tuple[ast.Expr, ...], g: _Gen = g, let_lines: list[str] = let_lines
-        ) -> list[str]:
-            names = []
-            for i, c in enumerate(conds):
-                name = f"{prefix}_{i}"
-                inner = c.operand if isinstance(c, ast.Not) else c
-                dist = "None"
-                if (
-                    isinstance(inner, ast.Compare)
-                    and len(inner.ops) == 1
-                    and inner.ops[0] not in ("==", "!=")
-                ):
-                    dist = f"H.distance({g.expr(inner.operands[0])}, {g.expr(inner.operands[1])})"
-                vals = [g.expr(c), dist] + [g.expr(o) for o in _operands(c, program)]
-                lines.append(f"def {name}({FRAME}):")
-                lines.extend(let_lines)
-                lines.append(f"    return ({''.join(v + ', ' for v in vals)})")
-                names.append(name)
-            return names
-
-        cond_fn(f"_fast{n}", b.conditions)
-        ops = ops_fns(f"_ops{n}", b.conditions)
-        reset_ops: list[str] = []
-        if b.reset:
-            cond_fn(f"_reset{n}", b.reset)
-            reset_ops = ops_fns(f"_rops{n}", b.reset)
-        lines.append(f"def _lets{n}({FRAME}):")
-        lines.extend(let_lines)
-        lines.append(f"    return ({''.join(s + ', ' for s in g.let_slots.values())})")
-        lines.append(f"def _args{n}({FRAME}):")
-        lines.extend(let_lines)
-        arg_tuples = [
-            "(" + "".join(g.expr(a.value) + ", " for a in act.args) + ")" for act in b.actions
-        ]
-        lines.append(f"    return ({''.join(t + ', ' for t in arg_tuples)})")
-        metas.append(
-            {
-                "block": b,
-                "n": n,
-                "conds": infos(b.conditions),
-                "rconds": infos(b.reset or ()),
-                "ops": ops,
-                "rops": reset_ops,
-                "let_names": tuple(lt.name for lt in b.lets),
-                "let_types": tuple(program.types.get(id(lt.value), UNKNOWN) for lt in b.lets),
-                "arg_names": tuple(tuple(a.name for a in act.args) for act in b.actions),
-                "arg_types": tuple(
-                    tuple(program.types.get(id(a.value), UNKNOWN) for a in act.args)
-                    for act in b.actions
-                ),
-            }
-        )
-    namespace: dict[str, Any] = {"__builtins__": {"abs": abs}, "H": helpers, **consts}
-    code = compile("\n".join(lines) + "\n", "<v6-rules>", "exec")
-    exec(code, namespace)
-    return tuple(
-        CompiledBlock(
-            block=m["block"],
-            file=program.block_files[m["block"].id].source.name,
-            conditions=m["conds"],
-            reset_conditions=m["rconds"],
-            fast=namespace[f"_fast{m['n']}"],
-            reset=namespace.get(f"_reset{m['n']}") if m["rconds"] else None,
-            operands=tuple(namespace[o] for o in m["ops"]),
-            reset_operands=tuple(namespace[o] for o in m["rops"]),
-            lets=namespace[f"_lets{m['n']}"],
-            let_names=m["let_names"],
-            let_types=m["let_types"],
-            args=namespace[f"_args{m['n']}"],
-            arg_names=m["arg_names"],
-            arg_types=m["arg_types"],
-        )
-        for m in metas
+def block_info(b: ast.Block, program: Program) -> BlockInfo:
+    src: Source = program.block_files[b.id].source
+    conds = []
+    gen = ExprGen(program, ConstPool())
+    for i, c in enumerate(b.conditions):
+        ops = condition_operands(c, program)
+        sides = None
+        if isinstance(c, ast.Compare) and len(c.ops) == 1 and c.ops[0] not in ("==", "!="):
+            refs = []
+            for side in c.operands:
+                value = gen.static(side)
+                if value is not NOT_CONST:
+                    refs.append(("const", value))
+                else:
+                    refs.append(("op", next(j for j, o in enumerate(ops) if shape(o) == shape(side))))
+            sides = (refs[0], refs[1])
+        conds.append(CondInfo(
+            i, src.text_between(c.loc).strip(), str(c.loc),
+            tuple(src.text_between(o.loc).strip() for o in ops),
+            tuple(unit_name(program.types.get(id(o), UNKNOWN)) for o in ops),
+            sides,
+        ))
+    return BlockInfo(
+        id=b.id, kind=b.kind, phase=b.phase or b.kind, location=str(b.loc), file=src.name,
+        priority=b.priority, symbols=b.symbols, conditions=tuple(conds),
+        let_names=tuple(lt.name for lt in b.lets),
+        let_units=tuple(unit_name(program.types.get(id(lt.value), UNKNOWN)) for lt in b.lets),
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,7 +16,7 @@ def render_text(
 ) -> str:
     rev = f", git {rs.git_revision}" if rs.git_revision else ""
     out = [
-        f"tick {trace.time}   rule set {rs.name} {rs.hash}{rev}",
+        f"tick {trace.time.isoformat()}   rule set {rs.name} {rs.hash}{rev}",
         f"regime: {trace.regime or 'unknown'} (from {trace.regime_source})",
         "",
         "decisions:" if decisions else "decisions: none",
@@ -69,6 +68,6 @@ def _rule_lines(rt: RuleTrace) -> list[str]:
 def to_data(rs: RuleSet, decisions: Sequence[Decision], trace: Trace | None) -> dict[str, Any]:
     return {
         "ruleset": {"name": rs.name, "hash": rs.hash, "git_revision": rs.git_revision},
-        "decisions": [dataclasses.asdict(d) for d in decisions],
-        "trace": None if trace is None else dataclasses.asdict(trace),
+        "decisions": [d.to_dict() for d in decisions],
+        "trace": None if trace is None else trace.to_dict(),
     }

@@ -18,15 +18,6 @@ def diff(a: float | None, b: float | None) -> float | None:
     return None if a is None or b is None else a - b
 
 
-def distance(a: Any, b: Any) -> float | None:
-    """How far the left side of a comparison is from its threshold (right minus left)."""
-    if not isinstance(a, float | int) or not isinstance(b, float | int):
-        return None
-    if isinstance(a, bool) or isinstance(b, bool):
-        return None
-    return float(b) - float(a)
-
-
 def min_(*xs: float | None) -> float | None:
     return None if any(x is None for x in xs) else min(xs)  # type: ignore[type-var]
 
@@ -63,22 +54,18 @@ def otm_pct(p: Any, u: Any, role: str) -> float | None:
 
 
 def short_delta_max(p: Any) -> float | None:
-    deltas = [lg.delta for lg in p.legs if lg.quantity < 0]
-    if not deltas or any(d is None for d in deltas):
-        return None
-    return float(max(abs(d) for d in deltas))
-
-
-def _matches(p: Any, strategy: str | None, symbol: str | None) -> bool:
-    return (strategy is None or p.strategy == strategy) and (symbol is None or p.symbol == symbol)
-
-
-def has_position(s: Any, u: Any, strategy: str | None, symbol: str | None) -> bool:
-    return any(_matches(p, strategy, symbol) for p in s.positions)
-
-
-def count_positions(s: Any, u: Any, strategy: str | None, symbol: str | None) -> float:
-    return float(sum(1 for p in s.positions if _matches(p, strategy, symbol)))
+    # A plain loop: this runs for every position on every tick.
+    best: float | None = None
+    for lg in p.legs:
+        if lg.quantity < 0:
+            d = lg.delta
+            if d is None:
+                return None
+            if d < 0:
+                d = -d
+            if best is None or d > best:
+                best = d
+    return best
 
 
 def breaker_tripped(s: Any, u: Any, name: str | None) -> bool:

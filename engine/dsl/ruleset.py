@@ -16,8 +16,9 @@ from ruamel.yaml.error import YAMLError
 from engine.dsl import ast
 from engine.dsl.build import build
 from engine.dsl.checker import Program, StrategyInfo, check
-from engine.dsl.compiler import CompiledBlock, compile_program
+from engine.dsl.tickgen import CompiledProgram, compile_program
 from engine.dsl.errors import Code, Diagnostic, DslError
+from engine.dsl.trace import BlockInfo
 from engine.dsl.parser import read_source
 from engine.dsl.source import Location, display_name
 from engine.paths import ROOT, RULES_DIR, STRATEGIES_DIR
@@ -43,46 +44,50 @@ class RuleSet:
     name: str
     manifest: Manifest
     program: Program
-    blocks: tuple[CompiledBlock, ...]
+    compiled: CompiledProgram
     hash: str  # sha256 of the manifest and every file's path and content, first 16 hex digits
     git_revision: str | None
 
-    def _group(self, *phases: str) -> tuple[CompiledBlock, ...]:
-        return tuple(b for b in self.blocks if (b.block.phase or b.block.kind) in phases)
+    @property
+    def blocks(self) -> tuple[BlockInfo, ...]:
+        return self.compiled.blocks
+
+    def group(self, name: str) -> tuple[BlockInfo, ...]:
+        return tuple(self.compiled.blocks[i] for i in self.compiled.groups[name])
 
     @property
-    def regimes(self) -> tuple[CompiledBlock, ...]:
-        return self._group("regime")
+    def regimes(self) -> tuple[BlockInfo, ...]:
+        return self.group("regime")
 
     @property
-    def breakers(self) -> tuple[CompiledBlock, ...]:
-        return self._group("breaker")
+    def breakers(self) -> tuple[BlockInfo, ...]:
+        return self.group("breaker")
 
     @property
-    def limits(self) -> tuple[CompiledBlock, ...]:
-        return self._group("limit")
+    def limits(self) -> tuple[BlockInfo, ...]:
+        return self.group("limit")
 
     @property
-    def hedges(self) -> tuple[CompiledBlock, ...]:
-        return self._group("hedge")
+    def hedges(self) -> tuple[BlockInfo, ...]:
+        return self.group("hedge")
 
     @property
-    def closes(self) -> tuple[CompiledBlock, ...]:
-        return self._group("exit", "take_profit")
+    def closes(self) -> tuple[BlockInfo, ...]:
+        return self.group("close")
 
     @property
-    def adjusts(self) -> tuple[CompiledBlock, ...]:
-        return self._group("adjust")
+    def adjusts(self) -> tuple[BlockInfo, ...]:
+        return self.group("adjust")
 
     @property
-    def entries(self) -> tuple[CompiledBlock, ...]:
-        return self._group("entry")
+    def entries(self) -> tuple[BlockInfo, ...]:
+        return self.group("entry")
 
     @property
     def strategies(self) -> dict[str, StrategyInfo]:
         return self.program.strategies
 
-    def block(self, rule_id: str) -> CompiledBlock | None:
+    def block(self, rule_id: str) -> BlockInfo | None:
         return next((b for b in self.blocks if b.id == rule_id), None)
 
 

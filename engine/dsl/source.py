@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 # A rule file is hand-written text; anything past this is a mistake (or an attack), and
@@ -30,10 +30,14 @@ class Source:
 
     name: str
     text: str
+    # Split once: traces and errors ask for many spans of the same file.
+    lines: tuple[str, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "lines", tuple(self.text.splitlines()))
 
     def line_text(self, line: int) -> str:
-        lines = self.text.splitlines()
-        return lines[line - 1] if 0 < line <= len(lines) else ""
+        return self.lines[line - 1] if 0 < line <= len(self.lines) else ""
 
     def snippet(self, loc: Location) -> str:
         return self.text_between(loc)
@@ -42,7 +46,7 @@ class Source:
         """The exact source text a location spans (the condition text shown in traces)."""
         if loc.end_line is None or loc.end_column is None:
             return self.line_text(loc.line)
-        lines = self.text.splitlines()
+        lines = self.lines
         if loc.line == loc.end_line:
             return lines[loc.line - 1][loc.column - 1 : loc.end_column - 1]
         parts = [lines[loc.line - 1][loc.column - 1 :]]

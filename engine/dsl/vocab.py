@@ -88,7 +88,7 @@ def _f(path: str, ty: Ty, doc: str, accessor: str, scope: str = "any") -> Field:
 
 _MARKET = [
     _f("market.session", enum("session"), "trading session", "M.session"),
-    _f("market.regime", enum("regime"), "market regime (from regime policies)", "M.regime"),
+    _f("market.regime", enum("regime"), "market regime (from regime policies)", "X.regime"),
     _f("market.vix", LEVEL, "CBOE VIX index level", "M.vix"),
     _f("market.vix9d", LEVEL, "CBOE 9-day VIX", "M.vix9d"),
     _f("market.vix3m", LEVEL, "CBOE 3-month VIX", "M.vix3m"),

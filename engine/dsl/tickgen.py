@@ -1,0 +1,222 @@
+"""One generated Python function per tick: regimes, breakers, limits, hedges, positions, entries.
+
+Two variants come from the same emitter: `tick_off(S, X)` returns decisions only, and
+`tick_traced(S, X, rec)` also appends one compact record per rule evaluation (every condition
+result, operand value, distance and let). Both follow the same order and first-match rules, so
+live, dry-run and explain modes cannot disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from engine.dsl import ast, helpers
+from engine.dsl.checker import Program
+from engine.dsl.compiler import NOT_CONST, ConstPool, ExprGen, block_info, condition_operands
+from engine.dsl.trace import ActionInfo, BlockInfo, Decision, unit_name
+from engine.dsl.types import UNKNOWN
+
+GROUPS = ("regime", "breaker", "limit", "hedge", "close", "adjust", "entry")
+_GROUP_OF = {"exit": "close", "take_profit": "close"}
+
+
+@dataclass(frozen=True)
+class CompiledProgram:
+    blocks: tuple[BlockInfo, ...]
+    groups: dict[str, tuple[int, ...]]  # group name -> block indexes, in evaluation order
+    actions: tuple[ActionInfo, ...]
+    tick_off: Callable[..., list[Decision]]
+    count_keys: frozenset[tuple[bool, bool]]  # position-count shapes the rules read
+    source: str  # the generated module (both variants), for inspection and tests
+    traced_source: str = field(repr=False, default="")
+    namespace: dict[str, Any] = field(repr=False, default_factory=dict)
+
+    @cached_property
+    def tick_traced(self) -> Callable[..., list[Decision]]:
+        """Compiled on first use: a trading process that never explains never pays for it."""
+        exec(compile(self.traced_source, "<v6-rules-traced>", "exec"), self.namespace)  # noqa: S102
+        fn: Callable[..., list[Decision]] = self.namespace["_tick_traced"]
+        return fn
+
+
+def group_of(b: ast.Block) -> str:
+    phase = b.phase or b.kind
+    return _GROUP_OF.get(phase, phase)
+
+
+class _Emitter:
+    def __init__(self, program: Program, consts: ConstPool, actions: dict[int, list[str]],
+                 traced: bool) -> None:
+        self.p, self.traced, self.actions = program, traced, actions
+        self.g = ExprGen(program, consts)
+        self.out: list[str] = []
+
+    def w(self, indent: int, text: str) -> None:
+        self.out.append("    " * indent + text)
+
+    def block(self, n: int, b: ast.Block, ind: int, subject: str, sym: str, pos: str,
+              first_match: bool, on_fire: Sequence[str] = ()) -> None:
+        """Evaluate block n; on firing append its decisions (a limit acts when its check fails)."""
+        g = self.g
+        g.let_slots, g.pre = {f"{lt.name}": f"_l{i}" for i, lt in enumerate(b.lets)}, {}
+        if first_match and self.traced:
+            self.w(ind, "if _done:")
+            self.w(ind + 1, f"_rec(('s', {n}, {subject}, _first))")
+            self.w(ind, "else:")
+            ind += 1
+        elif first_match:
+            self.w(ind, "if not _done:")
+            ind += 1
+        self.w(ind, "try:")
+        body = ind + 1
+        for i, lt in enumerate(b.lets):
+            self.w(body, f"_l{i} = {g.expr(lt.value)}")
+        if self.traced:
+            self._traced_conditions(n, b, body, subject)
+        else:
+            conds = " and ".join(g.holds(c) for c in b.conditions) or "True"
+            self.w(body, f"_f = {conds}")
+        acts = "not _f" if b.kind == "limit" else "_f"
+        self.w(body, f"if {acts}:")
+        for code in self._decisions(b, sym, pos, none_args=False):
+            self.w(body + 1, code)
+        for code in on_fire:
+            self.w(body + 1, code)
+        if first_match:
+            self.w(body + 1, "_done = True")
+            if self.traced:
+                what = f"regime '{b.id}'" if b.kind == "regime" else f"'{b.id}'"
+                self.w(body + 1, f"_first = {g.const(what + ' matched first')}")
+        self.w(ind, "except Exception as _x:")
+        if self.traced:
+            self.w(ind + 1, f"_rec(('x', {n}, {subject}, type(_x).__name__))")
+        if b.kind == "limit":  # a limit that cannot be evaluated counts as breached
+            for code in self._decisions(b, sym, pos, none_args=True):
+                self.w(ind + 1, code)
+        else:
+            self.w(ind + 1, "pass")
+
+    def _traced_conditions(self, n: int, b: ast.Block, ind: int, subject: str) -> None:
+        g = self.g
+        results, operands = [], []
+        for i, c in enumerate(b.conditions):
+            ops = condition_operands(c, self.p)
+            order = sorted(ops, key=lambda o: 0 if isinstance(o, ast.Path) else 1 if isinstance(o, ast.Call) else 2)
+            for o in order:
+                code = g.expr(o)
+                temp = f"_v{len(g.pre)}"
+                self.w(ind, f"{temp} = {code}")
+                g.pre[id(o)] = temp
+            self.w(ind, f"_c{i} = {g.expr(c)}")
+            results.append(f"_c{i}")
+            operands.append("(" + "".join(g.pre[id(o)] + ", " for o in ops) + ")")
+        self.w(ind, "_f = " + (" and ".join(f"{r} is True" for r in results) or "True"))
+        lets = "(" + "".join(f"_l{i}, " for i in range(len(b.lets))) + ")"
+        self.w(ind, f"_rec(('e', {n}, {subject}, ({''.join(r + ', ' for r in results)}), "
+               f"({''.join(o + ', ' for o in operands)}), {lets}))")
+
+    def _decisions(self, b: ast.Block, sym: str, pos: str, none_args: bool) -> list[str]:
+        out = []
+        for action, info_name in zip(b.actions, self.actions[id(b)], strict=True):
+            if none_args or not action.args:
+                args = self.g.const(tuple((a.name, None) for a in action.args)) if action.args else "()"
+            elif all(self.g.static(a.value) is not NOT_CONST for a in action.args):
+                args = self.g.const(tuple((a.name, self.g.static(a.value)) for a in action.args))
+            else:
+                args = "(" + "".join(f"({a.name!r}, {self.g.expr(a.value)}), " for a in action.args) + ")"
+            out.append(f"_ap(_D(_T, _HS, {info_name}, {args}, {sym}, {pos}))")
+        return out
+
+
+def _emit_tick(e: _Emitter, program: Program, groups: dict[str, list[int]]) -> None:
+    blocks = program.blocks
+    rec = ", _rec" if e.traced else ""
+    e.w(0, f"def {'_tick_traced' if e.traced else '_tick_off'}(S, X{rec}):")
+    e.w(1, "M = S.market; PF = S.portfolio; R = S.risk; P = None; _E = U = X.empty_u")
+    e.w(1, "_out = []; _ap = _out.append; _ug = S.underlyings.get; _T = X.time; _HS = X.hash")
+    e.w(1, "_first = None")
+    if groups["regime"]:
+        e.w(1, "if X.regime is None:")
+        e.w(2, "_done = False")
+        for n in groups["regime"]:
+            b = blocks[n]
+            e.block(n, b, 2, "'market'", "None", "None", True,
+                    on_fire=[f"X.regime = {b.id!r}", "X.regime_source = 'policy'"])
+    for group in ("breaker", "limit", "hedge"):
+        for n in groups[group]:
+            e.block(n, blocks[n], 1, "'portfolio'", "None", "None", False)
+    if groups["close"] or groups["adjust"]:
+        e.w(1, "for P in X.positions:")
+        e.w(2, "U = _ug(P.symbol, _E)")
+        e.w(2, "_done = False")
+        for n in groups["close"]:
+            e.block(n, blocks[n], 2, "P.id", "P.symbol", "P.id", True)
+        if groups["adjust"]:
+            e.w(2, "if _done:")
+            if e.traced:
+                for n in groups["adjust"]:
+                    e.w(3, f"_rec(('s', {n}, P.id, 'position is being closed'))")
+            else:
+                e.w(3, "pass")
+            e.w(2, "else:")
+            for n in groups["adjust"]:
+                e.block(n, blocks[n], 3, "P.id", "P.symbol", "P.id", True)
+        e.w(1, "P = None")
+    if groups["entry"]:
+        e.w(1, "for _sym in X.symbols:")
+        e.w(2, "U = _ug(_sym)")
+        e.w(2, "_done = False")
+        for n in groups["entry"]:
+            b = blocks[n]
+            ind = 2
+            if b.symbols is not None:
+                e.w(2, f"if _sym in {e.g.const(frozenset(b.symbols))}:")
+                ind = 3
+            e.block(n, b, ind, "_sym", "_sym", "None", True)
+    e.w(1, "return _out")
+
+
+def compile_program(program: Program) -> CompiledProgram:
+    """Compile a checked program into its two tick functions and static trace info."""
+    groups: dict[str, list[int]] = {g: [] for g in GROUPS}
+    for n, b in enumerate(program.blocks):
+        groups[group_of(b)].append(n)
+    consts = ConstPool()
+    actions: list[ActionInfo] = []
+    action_names: dict[int, list[str]] = {}
+    for b in program.blocks:
+        names = []
+        for a in b.actions:
+            names.append(f"_a{len(actions)}")
+            actions.append(ActionInfo(
+                b.id, b.kind, b.phase or b.kind, a.verb, a.target, tuple(x.name for x in a.args),
+                tuple(unit_name(program.types.get(id(x.value), UNKNOWN)) for x in a.args),
+                b.reason or b.title, b.priority, str(b.loc),
+            ))
+        action_names[id(b)] = names
+    parts = []
+    for traced in (False, True):
+        em = _Emitter(program, consts, action_names, traced)
+        _emit_tick(em, program, groups)
+        parts.append("\n".join(em.out))
+    source = "\n\n".join(parts) + "\n"
+    off_source, traced_source = parts[0] + "\n", parts[1] + "\n"
+    namespace: dict[str, Any] = {
+        "__builtins__": {"abs": abs, "type": type, "Exception": Exception},
+        "H": helpers, "_D": Decision, **consts.values,
+        **{f"_a{i}": a for i, a in enumerate(actions)},
+    }
+    exec(compile(off_source, "<v6-rules>", "exec"), namespace)  # noqa: S102 - generated from checked parts
+    return CompiledProgram(
+        blocks=tuple(block_info(b, program) for b in program.blocks),
+        groups={k: tuple(v) for k, v in groups.items()},
+        actions=tuple(actions),
+        tick_off=namespace["_tick_off"],
+        count_keys=frozenset(consts.count_keys),
+        source=source,
+        traced_source=traced_source,
+        namespace=namespace,
+    )
