@@ -93,6 +93,35 @@ class Match(Node):
 Expr = Literal | Path | Call | Neg | Not | BinOp | BoolOp | Compare | In | Match
 
 
+def children(x: Expr) -> tuple[Expr, ...]:
+    if isinstance(x, Neg | Not):
+        return (x.operand,)
+    if isinstance(x, BinOp):
+        return (x.left, x.right)
+    if isinstance(x, BoolOp | Compare):
+        return x.operands
+    if isinstance(x, In):
+        return (x.needle, *x.items)
+    if isinstance(x, Match):
+        return (x.subject, *(a.value for a in x.arms))
+    if isinstance(x, Call):
+        return (*x.args, *(k.value for k in x.kwargs))
+    return ()
+
+
+def depth_and_literals(e: Expr) -> tuple[int, list[Literal]]:
+    """Nesting depth of an expression and its literals, without recursion (any input is safe)."""
+    deepest, literals = 0, []
+    stack = [(e, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if isinstance(node, Literal):
+            literals.append(node)
+        stack.extend((c, depth + 1) for c in children(node))
+    return deepest, literals
+
+
 # ------------------------------------------------------------------ declarations
 @dataclass(frozen=True, slots=True)
 class ParamDecl(Node):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -63,8 +64,18 @@ def sort_key(block: ast.Block) -> tuple[int, str, str]:
     return (-block.priority, block.loc.file, block.id)
 
 
+_EXAMPLE = {"percent": "50%", "money": "$500", "price": "$5", "days": "45d"}
+# Deeper expressions are rejected: every rule must cost a small, bounded amount, and Python's
+# own parser limits how deeply generated code may nest.
+MAX_DEPTH = 32
+
+
 def _const(e: ast.Expr) -> Any:
     return e.value if isinstance(e, ast.Literal) else None
+
+
+def _is_number(v: object) -> bool:
+    return isinstance(v, float) and not isinstance(v, bool)
 
 
 class _Checker:
@@ -110,16 +121,23 @@ class _Checker:
                 continue
             if p.name in out:
                 self.err(Code.DUPLICATE, f"param '{p.name}' is declared twice", p)
+            valid = True
             for e in (p.default, p.low, p.high):
                 if e is None:
                     continue
-                assert isinstance(e, ast.Literal)
+                if not isinstance(e, ast.Literal) or not _is_number(e.value):
+                    self.err(Code.TYPE_MISMATCH, f"param '{p.name}' needs a number with its unit",
+                             e, f"e.g. {_EXAMPLE.get(p.unit, '1.0')}")
+                    valid = False
+                    continue
                 try:
                     convert_to(literal_type(e), ty)
                 except UnitError as exc:
                     self.err(
                         Code.UNIT_MISMATCH, f"param '{p.name}' is {p.unit}: {exc}", e, exc.hint
                     )
+            if not valid:
+                continue
             d = _const(p.default)
             lo = _const(p.low) if p.low else None
             hi = _const(p.high) if p.high else None
@@ -137,6 +155,8 @@ class _Checker:
 
     # ---------------------------------------------------------------- strategies
     def strategy(self, s: ast.StrategyDecl, file: ast.RuleFile) -> None:
+        if not self.sane([s.expiry_target, s.expiry_within, *(lg.value for lg in s.legs)]):
+            return
         if s.id in self.strategies:
             first = self.strategies[s.id].decl.loc
             self.err(
@@ -184,8 +204,36 @@ class _Checker:
             self.err(Code.UNIT_MISMATCH, f"{what} must be {ty}: {exc}", e, exc.hint)
 
     # ---------------------------------------------------------------- blocks
+    def sane(self, exprs: Sequence[ast.Expr | None]) -> bool:
+        """Reject expressions nested too deeply, and numbers too large to be finite."""
+        ok = True
+        for e in exprs:
+            if e is None:
+                continue
+            depth, literals = ast.depth_and_literals(e)
+            if depth > MAX_DEPTH:
+                self.err(Code.TOO_DEEP, f"expression nested too deeply ({depth} levels; "
+                         f"the limit is {MAX_DEPTH})", e, "split it with 'let'")
+                ok = False
+            for lit in literals:
+                if isinstance(lit.value, float) and not math.isfinite(lit.value):
+                    self.err(Code.OUT_OF_RANGE, f"number {lit.text} is too large", lit)
+                    ok = False
+        return ok
+
     def block(self, b: ast.Block, file: ast.RuleFile) -> None:
+        exprs = [*(lt.value for lt in b.lets), *b.conditions, *(b.reset or ()), b.cooldown,
+                 *(a.value for act in b.actions for a in act.args)]
+        if not self.sane(exprs):
+            return
         context = b.phase or "entry"
+        where = next((c for c in b.clauses if c.keyword == "symbols"), b)
+        for sym in b.symbols or ():
+            if not (sym.isupper() and sym.isalnum() and sym[0].isalpha()):
+                self.err(Code.UNKNOWN_VALUE, f"'{sym}' is not a ticker symbol", where,
+                         "symbols are upper case, e.g. SPY")
+        if b.symbols is not None and len(set(b.symbols)) != len(b.symbols):
+            self.err(Code.DUPLICATE, "a symbol is listed twice in 'symbols'", where)
         if b.kind == "rule":
             if b.phase is None:
                 self.err(
@@ -296,24 +344,28 @@ class _Checker:
                 )
                 return
             params = params + tuple(Param(n, t, False, v) for n, (t, v) in info.params.items())
-            self._strategy_ranges(a, info)
         elif (
             spec.target is not None and a.target is not None and a.target not in ENUMS[spec.target]
         ):
             self.err(
-                Code.UNKNOWN_VALUE,
+                Code.UNKNOWN_LEG if spec.target == "leg_role" else Code.UNKNOWN_VALUE,
                 f"'{a.target}' is not a {spec.target.replace('_', ' ')}",
                 a,
                 did_you_mean(a.target, ENUMS[spec.target])
                 or "one of: " + ", ".join(ENUMS[spec.target]),
             )
         check_args(a, params, a.args, sc, f"'{a.verb}{' ' + a.target if a.target else ''}'")
+        if spec.target == "strategy" and a.target in self.strategies:
+            self._strategy_ranges(a, self.strategies[a.target])
 
     def _strategy_ranges(self, a: ast.Action, info: StrategyInfo) -> None:
         decls = {p.name: p for p in info.decl.params}
         for arg in a.args:
             p = decls.get(arg.name)
             v = _const(arg.value)
+            r = self.resolutions.get(id(arg.value))
+            if r is not None and r.kind == "param":
+                v = r.value  # a param's default must also respect the strategy's range
             if p is None or not isinstance(v, float):
                 continue
             lo = _const(p.low) if p.low else None

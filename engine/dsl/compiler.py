@@ -12,6 +12,7 @@ import itertools
 from typing import Any
 
 from engine.dsl import ast
+from engine.dsl.ast import children
 from engine.dsl.checker import Program
 from engine.dsl.source import Source
 from engine.dsl.trace import BlockInfo, CondInfo, unit_name
@@ -290,22 +291,6 @@ def shape(x: ast.Expr) -> str:
     if isinstance(x, ast.Literal):
         return x.text
     return f"{type(x).__name__}:{x.loc.line}:{x.loc.column}:{x.loc.end_column}"
-
-
-def children(x: ast.Expr) -> tuple[ast.Expr, ...]:
-    if isinstance(x, ast.Neg | ast.Not):
-        return (x.operand,)
-    if isinstance(x, ast.BinOp):
-        return (x.left, x.right)
-    if isinstance(x, ast.BoolOp | ast.Compare):
-        return x.operands
-    if isinstance(x, ast.In):
-        return (x.needle, *x.items)
-    if isinstance(x, ast.Match):
-        return (x.subject, *(a.value for a in x.arms))
-    if isinstance(x, ast.Call):
-        return (*x.args, *(k.value for k in x.kwargs))
-    return ()
 
 
 def block_info(b: ast.Block, program: Program) -> BlockInfo:

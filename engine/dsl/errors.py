@@ -43,11 +43,15 @@ class Code(str, Enum):
     REPEATED_CLAUSE = "V6E302"
     UNREACHABLE = "V6E303"
     BAD_CLAUSE = "V6E304"
+    TOO_DEEP = "V6E305"
     # rule sets, snapshots and rule tests
     MANIFEST = "V6E400"
     FILE_NOT_FOUND = "V6E401"
     SNAPSHOT = "V6E410"
     RULE_TEST = "V6E420"
+
+
+_WINDOW = 120
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +68,14 @@ class Diagnostic:
         out = [f"{loc}: error {self.code.value}: {self.message}"]
         if source is not None and loc.line > 0:
             text = source.line_text(loc.line).expandtabs(1).rstrip("\r")
+            col = loc.column
+            if len(text) > _WINDOW:
+                # A window around the caret keeps a generated or minified line readable.
+                start = max(0, min(col - 1 - _WINDOW // 3, len(text) - _WINDOW))
+                text = ("…" if start else "") + text[start : start + _WINDOW] + "…"
+                col = col - start + (1 if start else 0)
+                loc = Location(loc.file, loc.line, col, loc.end_line,
+                               None if loc.end_column is None else loc.end_column - start + (1 if start else 0))
             gutter = f"{loc.line:>5} | "
             out.append(f"{gutter}{text}")
             width = 1

@@ -30,11 +30,13 @@ class Source:
 
     name: str
     text: str
-    # Split once: traces and errors ask for many spans of the same file.
+    # Split once: traces and errors ask for many spans of the same file. Only "\n" ends a
+    # line, as in the grammar (str.splitlines also splits on \x0c, \u2028, a lone \r …).
     lines: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "lines", tuple(self.text.splitlines()))
+        lines = tuple(ln.removesuffix("\r") for ln in self.text.split("\n"))
+        object.__setattr__(self, "lines", lines)
 
     def line_text(self, line: int) -> str:
         return self.lines[line - 1] if 0 < line <= len(self.lines) else ""

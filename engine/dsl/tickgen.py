@@ -17,7 +17,8 @@ from engine.dsl import ast, helpers
 from engine.dsl.checker import Program
 from engine.dsl.compiler import NOT_CONST, ConstPool, ExprGen, block_info, condition_operands
 from engine.dsl.trace import ActionInfo, BlockInfo, Decision, unit_name
-from engine.dsl.types import UNKNOWN
+from engine.dsl.types import UNKNOWN, Ty
+from engine.dsl.vocab import ACTIONS
 
 GROUPS = ("regime", "breaker", "limit", "hedge", "close", "adjust", "entry")
 _GROUP_OF = {"exit": "close", "take_profit": "close"}
@@ -179,6 +180,15 @@ def _emit_tick(e: _Emitter, program: Program, groups: dict[str, list[int]]) -> N
     e.w(1, "return _out")
 
 
+def _declared_params(program: Program, a: ast.Action) -> dict[str, Ty]:
+    """The declared type of each argument of an action (a strategy's params for `open`)."""
+    spec = ACTIONS[a.verb]
+    out = {p.name: p.ty for p in spec.params}
+    if spec.target == "strategy" and a.target in program.strategies:
+        out.update({n: t for n, (t, _) in program.strategies[a.target].params.items()})
+    return out
+
+
 def compile_program(program: Program) -> CompiledProgram:
     """Compile a checked program into its two tick functions and static trace info."""
     groups: dict[str, list[int]] = {g: [] for g in GROUPS}
@@ -191,9 +201,11 @@ def compile_program(program: Program) -> CompiledProgram:
         names = []
         for a in b.actions:
             names.append(f"_a{len(actions)}")
+            declared = _declared_params(program, a)
             actions.append(ActionInfo(
                 b.id, b.kind, b.phase or b.kind, a.verb, a.target, tuple(x.name for x in a.args),
-                tuple(unit_name(program.types.get(id(x.value), UNKNOWN)) for x in a.args),
+                tuple(unit_name(declared.get(x.name) or program.types.get(id(x.value), UNKNOWN))
+                      for x in a.args),
                 b.reason or b.title, b.priority, str(b.loc),
             ))
         action_names[id(b)] = names

@@ -34,6 +34,29 @@ def frozen_map(items: Mapping[_K, _V] | None = None) -> Mapping[_K, _V]:
     return MappingProxyType(dict(items or {}))
 
 
+_PLAIN_TYPES = (int, str, bool, type(None), tuple)
+
+
+def _plain_scalars(obj: Any) -> None:
+    """numpy scalars become Python numbers and NaN becomes None (unknown).
+
+    Values often arrive from numpy arrays; a numpy comparison returns np.bool_, which is not
+    `True`, so the rule engine's three-valued logic would read it as unknown. One
+    representation for "missing" (None) keeps every evaluation mode in agreement.
+    """
+    for name in obj.__slots__:
+        v = getattr(obj, name)
+        t = type(v)
+        if t is float:
+            if v != v:
+                object.__setattr__(obj, name, None)
+        elif t in _PLAIN_TYPES:
+            continue
+        elif isinstance(v, np.generic):
+            item = v.item()
+            object.__setattr__(obj, name, None if isinstance(item, float) and item != item else item)
+
+
 def _check_choice(value: str | None, options: tuple[str, ...], what: str) -> None:
     if value is not None and value not in options:
         raise ValueError(f"unknown {what} {value!r}; expected one of {', '.join(options)}")
@@ -46,6 +69,9 @@ class FutureQuote:
     symbol: str
     price: float | None = None  # index points
     change_pct: float | None = None  # fraction, vs previous settlement
+
+    def __post_init__(self) -> None:
+        _plain_scalars(self)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -63,6 +89,7 @@ class MarketState:
     futures: Mapping[str, FutureQuote] = field(default_factory=frozen_map)  # keyed ES, NQ, RTY
 
     def __post_init__(self) -> None:
+        _plain_scalars(self)
         _check_choice(self.session, SESSIONS, "session")
         _check_choice(self.regime, REGIMES, "regime")
         object.__setattr__(self, "futures", frozen_map(self.futures))
@@ -87,6 +114,9 @@ class UnderlyingState:
     term_slope: float | None = None  # ratio: 30-day IV / 90-day IV
     realized_vol_20d: float | None = None  # fraction, annualised close-to-close
     beta: float | None = None  # ratio, against SPY
+
+    def __post_init__(self) -> None:
+        _plain_scalars(self)
 
 
 FloatArray = npt.NDArray[np.float64]
@@ -194,6 +224,9 @@ class Leg:
     delta: float | None = None  # per share, the option's own delta (puts negative)
     iv: float | None = None  # fraction
 
+    def __post_init__(self) -> None:
+        _plain_scalars(self)
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Position:
@@ -222,6 +255,7 @@ class Position:
     adjustments: int = 0  # adjustments made so far
 
     def __post_init__(self) -> None:
+        _plain_scalars(self)
         if self.quantity <= 0:
             raise ValueError(f"position {self.id}: quantity must be > 0, got {self.quantity}")
         _check_choice(self.entry_regime, REGIMES, "regime")
@@ -255,6 +289,7 @@ class PortfolioState:
     margin_used_pct: float | None = None  # fraction of net liq
 
     def __post_init__(self) -> None:
+        _plain_scalars(self)
         object.__setattr__(self, "positions_by_symbol", frozen_map(self.positions_by_symbol))
         object.__setattr__(self, "positions_by_strategy", frozen_map(self.positions_by_strategy))
 
@@ -271,6 +306,7 @@ class RiskState:
     broker_connected: bool = True
 
     def __post_init__(self) -> None:
+        _plain_scalars(self)
         _check_choice(self.state, RISK_STATES, "risk state")
         object.__setattr__(self, "breakers_tripped", tuple(self.breakers_tripped))
 

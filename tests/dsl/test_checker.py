@@ -173,12 +173,12 @@ def test_duplicate_strategy_with_the_library(rule_errors: Errors) -> None:
 
 def test_param_with_text_default_is_a_diagnostic(rule_errors: Errors) -> None:
     err = rule_errors('param p: percent in [10%, 20%] = "abc"\n')
-    assert err.codes[0] == "V6E200"
+    assert err.codes[0] == "V6E201"
 
 
 def test_param_with_text_bound_is_a_diagnostic(rule_errors: Errors) -> None:
     err = rule_errors('param p: percent in ["low", 20%] = 15%\n')
-    assert err.codes[0] == "V6E200"
+    assert err.codes[0] == "V6E201"
 
 
 @pytest.mark.parametrize("default", ["-unknown", "-true", '-"x"'])

@@ -57,7 +57,7 @@ def test_python_names_are_rejected(rule_errors: Errors, expr: str, code: str) ->
 @pytest.mark.parametrize(("phase", "then", "code"), [
     ("entry", "open __import__", "V6E105"),
     ("adjust", "adjust __class__", "V6E107"),
-    ("adjust", "roll __globals__(dte = 45d)", "V6E107"),
+    ("adjust", "roll __globals__(dte = 45d)", "V6E108"),
     ("entry", "alert(severity = __import__)", "V6E107"),
     ("entry", "alert(__class__ = 1)", "V6E106"),
     ("entry", "__import__", "V6E102"),
@@ -224,9 +224,11 @@ def test_generated_code_runs_with_a_minimal_builtins(
     assert "abs" in allowed
 
 
-def test_symbols_clause_names_are_data_not_code(compile_rules: CompileRules, make_snap: MakeSnap,
-                                                generated: list[tuple[str, Any]]) -> None:
-    rs = compile_rules("rule r {\n  on entry\n  symbols [__import__, SPY]\n  then alert\n}\n")
-    assert "__import__" not in _tokens(generated[0][0], tokenize.NAME)
-    decisions, _ = evaluate(rs, make_snap(underlyings={"SPY": {}, "QQQ": {}}))
-    assert [d.symbol for d in decisions] == ["SPY"]
+def test_symbols_clause_rejects_non_ticker_names(compile_rules: CompileRules) -> None:
+    # A symbol is data, and only a ticker-shaped name is accepted: `__import__` never gets
+    # as far as code generation.
+    with pytest.raises(DslError) as exc:
+        compile_rules("rule r {\n  on entry\n  symbols [__import__, SPY]\n  then alert\n}\n")
+    assert exc.value.codes == ["V6E107"]
+    assert "x.v6:4:3: error V6E107" in exc.value.render()
+    assert "'__import__' is not a ticker symbol" in exc.value.render()
