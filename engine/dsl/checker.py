@@ -126,8 +126,12 @@ class _Checker:
                 if e is None:
                     continue
                 if not isinstance(e, ast.Literal) or not _is_number(e.value):
-                    self.err(Code.TYPE_MISMATCH, f"param '{p.name}' needs a number with its unit",
-                             e, f"e.g. {_EXAMPLE.get(p.unit, '1.0')}")
+                    self.err(
+                        Code.TYPE_MISMATCH,
+                        f"param '{p.name}' needs a number with its unit",
+                        e,
+                        f"e.g. {_EXAMPLE.get(p.unit, '1.0')}",
+                    )
                     valid = False
                     continue
                 try:
@@ -212,8 +216,12 @@ class _Checker:
                 continue
             depth, literals = ast.depth_and_literals(e)
             if depth > MAX_DEPTH:
-                self.err(Code.TOO_DEEP, f"expression nested too deeply ({depth} levels; "
-                         f"the limit is {MAX_DEPTH})", e, "split it with 'let'")
+                self.err(
+                    Code.TOO_DEEP,
+                    f"expression nested too deeply ({depth} levels; the limit is {MAX_DEPTH})",
+                    e,
+                    "split it with 'let'",
+                )
                 ok = False
             for lit in literals:
                 if isinstance(lit.value, float) and not math.isfinite(lit.value):
@@ -222,16 +230,25 @@ class _Checker:
         return ok
 
     def block(self, b: ast.Block, file: ast.RuleFile) -> None:
-        exprs = [*(lt.value for lt in b.lets), *b.conditions, *(b.reset or ()), b.cooldown,
-                 *(a.value for act in b.actions for a in act.args)]
+        exprs = [
+            *(lt.value for lt in b.lets),
+            *b.conditions,
+            *(b.reset or ()),
+            b.cooldown,
+            *(a.value for act in b.actions for a in act.args),
+        ]
         if not self.sane(exprs):
             return
         context = b.phase or "entry"
         where = next((c for c in b.clauses if c.keyword == "symbols"), b)
         for sym in b.symbols or ():
             if not (sym.isupper() and sym.isalnum() and sym[0].isalpha()):
-                self.err(Code.UNKNOWN_VALUE, f"'{sym}' is not a ticker symbol", where,
-                         "symbols are upper case, e.g. SPY")
+                self.err(
+                    Code.UNKNOWN_VALUE,
+                    f"'{sym}' is not a ticker symbol",
+                    where,
+                    "symbols are upper case, e.g. SPY",
+                )
         if b.symbols is not None and len(set(b.symbols)) != len(b.symbols):
             self.err(Code.DUPLICATE, "a symbol is listed twice in 'symbols'", where)
         if b.kind == "rule":

@@ -174,7 +174,9 @@ class ExprGen:
             values = [self.static(given[p.name]) if p.name in given else None for p in fn.params]
             if all(v is not NOT_CONST for v in values):
                 key = self.const(tuple(values))
-            code = f"({key} in X.counts)" if fn.name == "has_position" else f"X.counts.get({key}, 0)"
+            code = (
+                f"({key} in X.counts)" if fn.name == "has_position" else f"X.counts.get({key}, 0)"
+            )
             self.nonnull.add(code)
             self.count_keys.add((p_given("strategy", given), p_given("symbol", given)))
             return code
@@ -307,17 +309,29 @@ def block_info(b: ast.Block, program: Program) -> BlockInfo:
                 if value is not NOT_CONST:
                     refs.append(("const", value))
                 else:
-                    refs.append(("op", next(j for j, o in enumerate(ops) if shape(o) == shape(side))))
+                    refs.append(
+                        ("op", next(j for j, o in enumerate(ops) if shape(o) == shape(side)))
+                    )
             sides = (refs[0], refs[1])
-        conds.append(CondInfo(
-            i, src.text_between(c.loc).strip(), str(c.loc),
-            tuple(src.text_between(o.loc).strip() for o in ops),
-            tuple(unit_name(program.types.get(id(o), UNKNOWN)) for o in ops),
-            sides,
-        ))
+        conds.append(
+            CondInfo(
+                i,
+                src.text_between(c.loc).strip(),
+                str(c.loc),
+                tuple(src.text_between(o.loc).strip() for o in ops),
+                tuple(unit_name(program.types.get(id(o), UNKNOWN)) for o in ops),
+                sides,
+            )
+        )
     return BlockInfo(
-        id=b.id, kind=b.kind, phase=b.phase or b.kind, location=str(b.loc), file=src.name,
-        priority=b.priority, symbols=b.symbols, conditions=tuple(conds),
+        id=b.id,
+        kind=b.kind,
+        phase=b.phase or b.kind,
+        location=str(b.loc),
+        file=src.name,
+        priority=b.priority,
+        symbols=b.symbols,
+        conditions=tuple(conds),
         let_names=tuple(lt.name for lt in b.lets),
         let_units=tuple(unit_name(program.types.get(id(lt.value), UNKNOWN)) for lt in b.lets),
     )

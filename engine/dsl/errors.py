@@ -74,8 +74,15 @@ class Diagnostic:
                 start = max(0, min(col - 1 - _WINDOW // 3, len(text) - _WINDOW))
                 text = ("…" if start else "") + text[start : start + _WINDOW] + "…"
                 col = col - start + (1 if start else 0)
-                loc = Location(loc.file, loc.line, col, loc.end_line,
-                               None if loc.end_column is None else loc.end_column - start + (1 if start else 0))
+                loc = Location(
+                    loc.file,
+                    loc.line,
+                    col,
+                    loc.end_line,
+                    None
+                    if loc.end_column is None
+                    else loc.end_column - start + (1 if start else 0),
+                )
             gutter = f"{loc.line:>5} | "
             out.append(f"{gutter}{text}")
             width = 1

@@ -51,7 +51,7 @@ def _rule_lines(rt: RuleTrace) -> list[str]:
         lines.append(f"      let {let.text} = {let.shown()}")
     for c in rt.conditions:
         mark = {True: "✔", False: "✘", None: "?"}[c.result]
-        why = " ← first failing" if rt.failed_index == c.index else ""
+        why = " ← first failing" if rt.failed_index == c.number else ""
         lines.append(f"      {mark} {c.text}{why}   {c.location}")
         if c.operands:
             shown = ",  ".join(f"{o.text} = {o.shown()}" for o in c.operands)

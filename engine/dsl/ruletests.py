@@ -52,7 +52,7 @@ class Coverage:
     def add(self, rs: RuleSet, results: Sequence[Any]) -> None:
         for rt in results:
             for c in rt.conditions:
-                self.seen.setdefault((rt.rule_id, c.index), set()).add(c.result)
+                self.seen.setdefault((rt.rule_id, c.number), set()).add(c.result)
 
     def summary(self, rs: RuleSet) -> tuple[int, int, int, list[str]]:
         total = evaluated = both = 0

@@ -38,7 +38,7 @@ class CompiledProgram:
     @cached_property
     def tick_traced(self) -> Callable[..., list[Decision]]:
         """Compiled on first use: a trading process that never explains never pays for it."""
-        exec(compile(self.traced_source, "<v6-rules-traced>", "exec"), self.namespace)  # noqa: S102
+        exec(compile(self.traced_source, "<v6-rules-traced>", "exec"), self.namespace)
         fn: Callable[..., list[Decision]] = self.namespace["_tick_traced"]
         return fn
 
@@ -49,8 +49,9 @@ def group_of(b: ast.Block) -> str:
 
 
 class _Emitter:
-    def __init__(self, program: Program, consts: ConstPool, actions: dict[int, list[str]],
-                 traced: bool) -> None:
+    def __init__(
+        self, program: Program, consts: ConstPool, actions: dict[int, list[str]], traced: bool
+    ) -> None:
         self.p, self.traced, self.actions = program, traced, actions
         self.g = ExprGen(program, consts)
         self.out: list[str] = []
@@ -58,8 +59,17 @@ class _Emitter:
     def w(self, indent: int, text: str) -> None:
         self.out.append("    " * indent + text)
 
-    def block(self, n: int, b: ast.Block, ind: int, subject: str, sym: str, pos: str,
-              first_match: bool, on_fire: Sequence[str] = ()) -> None:
+    def block(
+        self,
+        n: int,
+        b: ast.Block,
+        ind: int,
+        subject: str,
+        sym: str,
+        pos: str,
+        first_match: bool,
+        on_fire: Sequence[str] = (),
+    ) -> None:
         """Evaluate block n; on firing append its decisions (a limit acts when its check fails)."""
         g = self.g
         g.let_slots, g.pre = {f"{lt.name}": f"_l{i}" for i, lt in enumerate(b.lets)}, {}
@@ -105,7 +115,10 @@ class _Emitter:
         results, operands = [], []
         for i, c in enumerate(b.conditions):
             ops = condition_operands(c, self.p)
-            order = sorted(ops, key=lambda o: 0 if isinstance(o, ast.Path) else 1 if isinstance(o, ast.Call) else 2)
+            order = sorted(
+                ops,
+                key=lambda o: 0 if isinstance(o, ast.Path) else 1 if isinstance(o, ast.Call) else 2,
+            )
             for o in order:
                 code = g.expr(o)
                 temp = f"_v{len(g.pre)}"
@@ -116,18 +129,29 @@ class _Emitter:
             operands.append("(" + "".join(g.pre[id(o)] + ", " for o in ops) + ")")
         self.w(ind, "_f = " + (" and ".join(f"{r} is True" for r in results) or "True"))
         lets = "(" + "".join(f"_l{i}, " for i in range(len(b.lets))) + ")"
-        self.w(ind, f"_rec(('e', {n}, {subject}, ({''.join(r + ', ' for r in results)}), "
-               f"({''.join(o + ', ' for o in operands)}), {lets}))")
+        self.w(
+            ind,
+            f"_rec(('e', {n}, {subject}, ({''.join(r + ', ' for r in results)}), "
+            f"({''.join(o + ', ' for o in operands)}), {lets}))",
+        )
 
     def _decisions(self, b: ast.Block, sym: str, pos: str, none_args: bool) -> list[str]:
         out = []
         for action, info_name in zip(b.actions, self.actions[id(b)], strict=True):
             if none_args or not action.args:
-                args = self.g.const(tuple((a.name, None) for a in action.args)) if action.args else "()"
+                args = (
+                    self.g.const(tuple((a.name, None) for a in action.args))
+                    if action.args
+                    else "()"
+                )
             elif all(self.g.static(a.value) is not NOT_CONST for a in action.args):
                 args = self.g.const(tuple((a.name, self.g.static(a.value)) for a in action.args))
             else:
-                args = "(" + "".join(f"({a.name!r}, {self.g.expr(a.value)}), " for a in action.args) + ")"
+                args = (
+                    "("
+                    + "".join(f"({a.name!r}, {self.g.expr(a.value)}), " for a in action.args)
+                    + ")"
+                )
             out.append(f"_ap(_D(_T, _HS, {info_name}, {args}, {sym}, {pos}))")
         return out
 
@@ -144,8 +168,16 @@ def _emit_tick(e: _Emitter, program: Program, groups: dict[str, list[int]]) -> N
         e.w(2, "_done = False")
         for n in groups["regime"]:
             b = blocks[n]
-            e.block(n, b, 2, "'market'", "None", "None", True,
-                    on_fire=[f"X.regime = {b.id!r}", "X.regime_source = 'policy'"])
+            e.block(
+                n,
+                b,
+                2,
+                "'market'",
+                "None",
+                "None",
+                True,
+                on_fire=[f"X.regime = {b.id!r}", "X.regime_source = 'policy'"],
+            )
     for group in ("breaker", "limit", "hedge"):
         for n in groups[group]:
             e.block(n, blocks[n], 1, "'portfolio'", "None", "None", False)
@@ -202,12 +234,23 @@ def compile_program(program: Program) -> CompiledProgram:
         for a in b.actions:
             names.append(f"_a{len(actions)}")
             declared = _declared_params(program, a)
-            actions.append(ActionInfo(
-                b.id, b.kind, b.phase or b.kind, a.verb, a.target, tuple(x.name for x in a.args),
-                tuple(unit_name(declared.get(x.name) or program.types.get(id(x.value), UNKNOWN))
-                      for x in a.args),
-                b.reason or b.title, b.priority, str(b.loc),
-            ))
+            actions.append(
+                ActionInfo(
+                    b.id,
+                    b.kind,
+                    b.phase or b.kind,
+                    a.verb,
+                    a.target,
+                    tuple(x.name for x in a.args),
+                    tuple(
+                        unit_name(declared.get(x.name) or program.types.get(id(x.value), UNKNOWN))
+                        for x in a.args
+                    ),
+                    b.reason or b.title,
+                    b.priority,
+                    str(b.loc),
+                )
+            )
         action_names[id(b)] = names
     parts = []
     for traced in (False, True):
@@ -218,10 +261,12 @@ def compile_program(program: Program) -> CompiledProgram:
     off_source, traced_source = parts[0] + "\n", parts[1] + "\n"
     namespace: dict[str, Any] = {
         "__builtins__": {"abs": abs, "type": type, "Exception": Exception},
-        "H": helpers, "_D": Decision, **consts.values,
+        "H": helpers,
+        "_D": Decision,
+        **consts.values,
         **{f"_a{i}": a for i, a in enumerate(actions)},
     }
-    exec(compile(off_source, "<v6-rules>", "exec"), namespace)  # noqa: S102 - generated from checked parts
+    exec(compile(off_source, "<v6-rules>", "exec"), namespace)
     return CompiledProgram(
         blocks=tuple(block_info(b, program) for b in program.blocks),
         groups={k: tuple(v) for k, v in groups.items()},

@@ -86,7 +86,8 @@ class Decision(NamedTuple):
 
     def describe(self) -> str:
         args = ", ".join(
-            f"{k}={fmt_value(v, u)}" for (k, v), u in zip(self.args, self.info.arg_units, strict=False)
+            f"{k}={fmt_value(v, u)}"
+            for (k, v), u in zip(self.args, self.info.arg_units, strict=False)
         )
         what = f"{self.verb}{' ' + self.target if self.target else ''}{f'({args})' if args else ''}"
         subject = self.position_id or self.symbol or "portfolio"
@@ -113,7 +114,7 @@ class Operand(NamedTuple):
 
 
 class ConditionTrace(NamedTuple):
-    index: int
+    number: int  # position in the rule's `when` block, from 0
     text: str
     location: str
     result: bool | None  # None: unknown
@@ -168,8 +169,16 @@ class BlockInfo:
 class Trace:
     """What one evaluation saw. `rules` is built from the raw records on first access."""
 
-    def __init__(self, time: datetime, ruleset: str, level: Level, regime: str | None,
-                 regime_source: str, blocks: Sequence[BlockInfo], records: list[tuple[Any, ...]]) -> None:
+    def __init__(
+        self,
+        time: datetime,
+        ruleset: str,
+        level: Level,
+        regime: str | None,
+        regime_source: str,
+        blocks: Sequence[BlockInfo],
+        records: list[tuple[Any, ...]],
+    ) -> None:
         self.time, self.ruleset, self.level = time, ruleset, level
         self.regime, self.regime_source = regime, regime_source
         self._blocks, self.records = blocks, records
@@ -211,15 +220,30 @@ def _rule_trace(b: BlockInfo, rec: tuple[Any, ...], level: Level) -> RuleTrace:
     conds = []
     for i in wanted:
         info = b.conditions[i]
-        ops = tuple(Operand(t, v, u) for t, v, u in
-                    zip(info.operand_texts, operands[i], info.operand_units, strict=True))
+        ops = tuple(
+            Operand(t, v, u)
+            for t, v, u in zip(info.operand_texts, operands[i], info.operand_units, strict=True)
+        )
         dist = _distance(info, operands[i]) if results[i] is False else None
-        conds.append(ConditionTrace(i, info.text, info.location, results[i], ops, dist,
-                                    info.operand_units[0] if info.operand_units else ""))
-    let_ops = ()
+        conds.append(
+            ConditionTrace(
+                i,
+                info.text,
+                info.location,
+                results[i],
+                ops,
+                dist,
+                info.operand_units[0] if info.operand_units else "",
+            )
+        )
+    let_ops: tuple[Operand, ...] = ()
     if level is Level.FULL:
-        let_ops = tuple(Operand(n, v, u) for n, v, u in zip(b.let_names, lets, b.let_units, strict=True))
-    return RuleTrace(b.id, b.kind, b.phase, subject, status, b.location, failed, tuple(conds), let_ops)
+        let_ops = tuple(
+            Operand(n, v, u) for n, v, u in zip(b.let_names, lets, b.let_units, strict=True)
+        )
+    return RuleTrace(
+        b.id, b.kind, b.phase, subject, status, b.location, failed, tuple(conds), let_ops
+    )
 
 
 def _distance(info: CondInfo, values: Sequence[Any]) -> float | None:

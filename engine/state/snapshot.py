@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -48,13 +49,14 @@ def _plain_scalars(obj: Any) -> None:
         v = getattr(obj, name)
         t = type(v)
         if t is float:
-            if v != v:
+            if math.isnan(v):
                 object.__setattr__(obj, name, None)
         elif t in _PLAIN_TYPES:
             continue
         elif isinstance(v, np.generic):
             item = v.item()
-            object.__setattr__(obj, name, None if isinstance(item, float) and item != item else item)
+            missing = isinstance(item, float) and math.isnan(item)
+            object.__setattr__(obj, name, None if missing else item)
 
 
 def _check_choice(value: str | None, options: tuple[str, ...], what: str) -> None:
