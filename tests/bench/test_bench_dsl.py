@@ -74,7 +74,7 @@ def test_generated_rule_file_loads(tmp_path: Path) -> None:
     rs = load(loose_manifest([path]))
     phases = {b.phase for b in rs.blocks}
     assert len(rs.blocks) == 60 and phases == {"entry", "exit", "take_profit", "adjust"}
-    assert any(b.block.lets for b in rs.blocks)
+    assert any(b.let_names for b in rs.blocks)
     for make in SCENARIOS.values():  # generated rules evaluate without errors
         _, trace = evaluate(rs, make(), Level.FAILS)
         assert trace is not None
