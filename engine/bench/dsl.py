@@ -40,9 +40,9 @@ from engine.bench.dsl_baseline import (
     select_regime,
 )
 from engine.dsl.checker import check
-from engine.dsl.tickgen import compile_program
 from engine.dsl.ruleset import RuleSet, load, load_ruleset, loose_manifest, parse_files
 from engine.dsl.runtime import evaluate
+from engine.dsl.tickgen import compile_program
 from engine.dsl.trace import Level
 
 TARGET_EVAL_RATIO = 1.5

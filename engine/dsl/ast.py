@@ -112,13 +112,16 @@ def children(x: Expr) -> tuple[Expr, ...]:
 def depth_and_literals(e: Expr) -> tuple[int, list[Literal]]:
     """Nesting depth of an expression and its literals, without recursion (any input is safe)."""
     deepest, literals = 0, []
-    stack = [(e, 1)]
-    while stack:
-        node, depth = stack.pop()
-        deepest = max(deepest, depth)
-        if isinstance(node, Literal):
-            literals.append(node)
-        stack.extend((c, depth + 1) for c in children(node))
+    level: list[Expr] = [e]
+    while level:
+        deepest += 1
+        nxt: list[Expr] = []
+        for node in level:
+            if isinstance(node, Literal):
+                literals.append(node)
+            elif not isinstance(node, Path):
+                nxt.extend(children(node))
+        level = nxt
     return deepest, literals
 
 

@@ -16,11 +16,11 @@ from ruamel.yaml.error import YAMLError
 from engine.dsl import ast
 from engine.dsl.build import build
 from engine.dsl.checker import Program, StrategyInfo, check
-from engine.dsl.tickgen import CompiledProgram, compile_program
 from engine.dsl.errors import Code, Diagnostic, DslError
-from engine.dsl.trace import BlockInfo
 from engine.dsl.parser import read_source
 from engine.dsl.source import Location, display_name
+from engine.dsl.tickgen import CompiledProgram, compile_program
+from engine.dsl.trace import BlockInfo
 from engine.paths import ROOT, RULES_DIR, STRATEGIES_DIR
 
 RULE_SUFFIX = ".v6"

@@ -32,8 +32,16 @@ class TickContext:
     """Per-tick facts the generated code reads besides the snapshot: the regime as decided so
     far, position counts by (strategy, symbol), and the iteration orders."""
 
-    __slots__ = ("counts", "empty_u", "hash", "positions", "regime", "regime_source", "symbols",
-                 "time")
+    __slots__ = (
+        "counts",
+        "empty_u",
+        "hash",
+        "positions",
+        "regime",
+        "regime_source",
+        "symbols",
+        "time",
+    )
 
     def __init__(self, rs: RuleSet, snap: Snapshot) -> None:
         self.time = snap.time

@@ -26,20 +26,41 @@ _GROUP_OF = {"exit": "close", "take_profit": "close"}
 
 @dataclass(frozen=True)
 class CompiledProgram:
-    blocks: tuple[BlockInfo, ...]
+    """The tick functions of one program. The traced variant (explain, rule tests, journals
+    with traces) is generated and compiled on first use: a process that never traces never
+    pays for it."""
+
+    program: Program = field(repr=False)
     groups: dict[str, tuple[int, ...]]  # group name -> block indexes, in evaluation order
     actions: tuple[ActionInfo, ...]
     tick_off: Callable[..., list[Decision]]
     count_keys: frozenset[tuple[bool, bool]]  # position-count shapes the rules read
-    source: str  # the generated module (both variants), for inspection and tests
-    traced_source: str = field(repr=False, default="")
-    namespace: dict[str, Any] = field(repr=False, default_factory=dict)
+    off_source: str = field(repr=False)
+    _consts: ConstPool = field(repr=False)
+    _action_names: dict[int, list[str]] = field(repr=False)
+    _namespace: dict[str, Any] = field(repr=False)
+
+    @cached_property
+    def blocks(self) -> tuple[BlockInfo, ...]:
+        return tuple(block_info(b, self.program) for b in self.program.blocks)
+
+    @cached_property
+    def traced_source(self) -> str:
+        em = _Emitter(self.program, self._consts, self._action_names, traced=True)
+        _emit_tick(em, self.program, {k: list(v) for k, v in self.groups.items()})
+        return "\n".join(em.out) + "\n"
+
+    @property
+    def source(self) -> str:
+        """Both generated variants, for inspection and tests."""
+        return self.off_source + "\n\n" + self.traced_source
 
     @cached_property
     def tick_traced(self) -> Callable[..., list[Decision]]:
-        """Compiled on first use: a trading process that never explains never pays for it."""
-        exec(compile(self.traced_source, "<v6-rules-traced>", "exec"), self.namespace)
-        fn: Callable[..., list[Decision]] = self.namespace["_tick_traced"]
+        source = self.traced_source
+        self._namespace.update(self._consts.values)  # constants the traced variant added
+        exec(compile(source, "<v6-rules-traced>", "exec"), self._namespace)  # noqa: S102
+        fn: Callable[..., list[Decision]] = self._namespace["_tick_traced"]
         return fn
 
 
@@ -101,7 +122,8 @@ class _Emitter:
             if self.traced:
                 what = f"regime '{b.id}'" if b.kind == "regime" else f"'{b.id}'"
                 self.w(body + 1, f"_first = {g.const(what + ' matched first')}")
-        self.w(ind, "except Exception as _x:")
+        # Only data problems become "unknown"; an engine bug (NameError, …) must surface.
+        self.w(ind, "except _DATA_ERRORS as _x:")
         if self.traced:
             self.w(ind + 1, f"_rec(('x', {n}, {subject}, type(_x).__name__))")
         if b.kind == "limit":  # a limit that cannot be evaluated counts as breached
@@ -152,7 +174,8 @@ class _Emitter:
                     + "".join(f"({a.name!r}, {self.g.expr(a.value)}), " for a in action.args)
                     + ")"
                 )
-            out.append(f"_ap(_D(_T, _HS, {info_name}, {args}, {sym}, {pos}))")
+            # tuple.__new__ skips the namedtuple's Python-level __new__: same object, faster.
+            out.append(f"_ap(_new(_D, (_T, _HS, {info_name}, {args}, {sym}, {pos})))")
         return out
 
 
@@ -252,28 +275,27 @@ def compile_program(program: Program) -> CompiledProgram:
                 )
             )
         action_names[id(b)] = names
-    parts = []
-    for traced in (False, True):
-        em = _Emitter(program, consts, action_names, traced)
-        _emit_tick(em, program, groups)
-        parts.append("\n".join(em.out))
-    source = "\n\n".join(parts) + "\n"
-    off_source, traced_source = parts[0] + "\n", parts[1] + "\n"
+    em = _Emitter(program, consts, action_names, traced=False)
+    _emit_tick(em, program, groups)
+    off_source = "\n".join(em.out) + "\n"
     namespace: dict[str, Any] = {
-        "__builtins__": {"abs": abs, "type": type, "Exception": Exception},
+        "__builtins__": {"abs": abs, "type": type},
         "H": helpers,
         "_D": Decision,
+        "_new": tuple.__new__,
+        "_DATA_ERRORS": (ArithmeticError, TypeError, ValueError, AttributeError, LookupError),
         **consts.values,
         **{f"_a{i}": a for i, a in enumerate(actions)},
     }
     exec(compile(off_source, "<v6-rules>", "exec"), namespace)
     return CompiledProgram(
-        blocks=tuple(block_info(b, program) for b in program.blocks),
+        program=program,
         groups={k: tuple(v) for k, v in groups.items()},
         actions=tuple(actions),
         tick_off=namespace["_tick_off"],
         count_keys=frozenset(consts.count_keys),
-        source=source,
-        traced_source=traced_source,
-        namespace=namespace,
+        off_source=off_source,
+        _consts=consts,
+        _action_names=action_names,
+        _namespace=namespace,
     )
