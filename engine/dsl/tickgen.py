@@ -59,7 +59,7 @@ class CompiledProgram:
     def tick_traced(self) -> Callable[..., list[Decision]]:
         source = self.traced_source
         self._namespace.update(self._consts.values)  # constants the traced variant added
-        exec(compile(source, "<v6-rules-traced>", "exec"), self._namespace)  # noqa: S102
+        exec(compile(source, "<v6-rules-traced>", "exec"), self._namespace)
         fn: Callable[..., list[Decision]] = self._namespace["_tick_traced"]
         return fn
 
