@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
+from functools import partial
 from typing import Any
 
 from lark import Token, Transformer, Tree, v_args
+from lark.exceptions import VisitError
 from lark.tree import Meta
 
 from engine.dsl import ast
@@ -29,9 +32,13 @@ _BLOCK_CLAUSES = {
 }
 
 
+_ESCAPES = {'"': '"', "\\": "\\", "n": "\n"}
+_ESCAPE = re.compile(r'\\(["\\n])')
+
+
 def _unquote(s: str) -> str:
-    body = s[1:-1]
-    return body.replace('\\"', '"').replace("\\n", "\n").replace("\\\\", "\\")
+    # One pass, so "C:\\new" stays a backslash followed by "new".
+    return _ESCAPE.sub(lambda m: _ESCAPES[m.group(1)], s[1:-1])
 
 
 class _Build(Transformer[Token, Any]):
@@ -163,6 +170,10 @@ class _Build(Transformer[Token, Any]):
 
     def signed_int(self, c: list[Token | None]) -> int:
         sign, digits = c
+        if len(str(digits)) > 9:
+            assert isinstance(digits, Token)
+            loc = self._tok(digits)
+            raise DslError([Diagnostic(Code.OUT_OF_RANGE, "priority is at most 999,999,999", loc)])
         return -int(str(digits)) if sign is not None else int(str(digits))
 
     def title(self, c: list[Token]) -> str:
@@ -298,12 +309,29 @@ def _strategy(builder: _Build, tree: Tree[Any]) -> ast.StrategyDecl:
     )
 
 
-def build(source: Source) -> ast.RuleFile:
-    """Parse and build one file's syntax tree; raises DslError on syntax errors."""
+def build(source: Source, *, reference: bool = False) -> ast.RuleFile:
+    """Parse and build one file's syntax tree; raises DslError on syntax errors.
+
+    Well-formed files are built in one pass by engine/dsl/fastbuild.py. Whatever it declines
+    (every file with an error among them), or everything when `reference` is set, takes the
+    Lark tree and _Build, which the fast path matches exactly: the same RuleFile, locations
+    included (tests/dsl/test_build_equivalence.py).
+    """
+    if not reference:
+        from engine.dsl.fastbuild import Fallback, fast_build
+
+        try:
+            return fast_build(source)
+        except Fallback:
+            pass
     tree = parse(source)
     builder = _Build(source)
     try:
         built = builder.transform(tree)
+    except VisitError as exc:
+        if isinstance(exc.orig_exc, DslError):
+            raise DslError(exc.orig_exc.diagnostics, {source.name: source}) from None
+        raise
     except RecursionError:
         diag = Diagnostic(Code.SYNTAX, "expression nested too deeply", Location(source.name, 1, 1))
         raise DslError([diag], {source.name: source}) from None
@@ -317,3 +345,8 @@ def build(source: Source) -> ast.RuleFile:
         else:
             blocks.append(_block(builder, decl))
     return ast.RuleFile(source, version, tuple(params), tuple(blocks), tuple(strategies))
+
+
+# The tree-based path alone, for tests; a partial adds no stack frame, so a pathologically deep
+# file fails at the same depth as through build().
+build_reference = partial(build, reference=True)

@@ -81,12 +81,15 @@ def decode_source(name: str, raw: bytes) -> Source:
     if len(raw) > MAX_SOURCE_BYTES:
         msg = f"file is {len(raw):,} bytes; rule files are limited to {MAX_SOURCE_BYTES:,}"
         raise DslError([Diagnostic(Code.TOO_LARGE, msg, Location(name, 1, 1))])
+    body = raw.removeprefix(b"\xef\xbb\xbf")  # a byte-order mark is not part of the text
     try:
-        text = raw.decode("utf-8-sig")
+        text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
-        msg = f"file is not UTF-8 text (byte 0x{raw[exc.start]:02x})"
+        line = body[: exc.start].count(b"\n") + 1
+        line_start = body.rfind(b"\n", 0, exc.start) + 1
+        # Columns count characters, as editors do, not bytes.
+        col = len(body[line_start : exc.start].decode("utf-8", errors="replace")) + 1
+        msg = f"file is not UTF-8 text (byte 0x{body[exc.start]:02x})"
         diag = Diagnostic(Code.ENCODING, msg, Location(name, line, col), "save the file as UTF-8")
         raise DslError([diag]) from None
     return Source(name, text)
@@ -95,7 +98,7 @@ def decode_source(name: str, raw: bytes) -> Source:
 def parse(source: Source) -> Tree[Token]:
     """Parse one source; raises DslError with a located, human-worded diagnostic."""
     if not source.text.strip() or all(
-        not ln.strip() or ln.lstrip().startswith("#") for ln in source.text.splitlines()
+        not ln.strip() or ln.lstrip().startswith("#") for ln in source.lines
     ):
         diag = Diagnostic(
             Code.EMPTY,
@@ -106,9 +109,11 @@ def parse(source: Source) -> Tree[Token]:
         raise DslError([diag], {source.name: source})
     text = source.text if source.text.endswith("\n") else source.text + "\n"
     if "\x00" in text:
-        line = text[: text.index("\x00")].count("\n") + 1
+        at = text.index("\x00")
+        line = text[:at].count("\n") + 1
+        col = at - (text.rfind("\n", 0, at) + 1) + 1
         diag = Diagnostic(
-            Code.BAD_CHARACTER, "file contains a NUL byte", Location(source.name, line, 1)
+            Code.BAD_CHARACTER, "file contains a NUL byte", Location(source.name, line, col)
         )
         raise DslError([diag], {source.name: source})
     try:
@@ -128,7 +133,8 @@ def _check_version(source: Source, tree: Tree[Token]) -> None:
     header = tree.children[0]
     assert isinstance(header, Tree)
     token = header.children[0]
-    version = int(str(token))
+    digits = str(token)
+    version = int(digits) if len(digits) < 10 else -1  # a huge number is just unsupported
     if version not in LANGUAGE_VERSIONS:
         loc = Location(source.name, header.meta.line, header.meta.column)
         supported = ", ".join(str(v) for v in LANGUAGE_VERSIONS)
@@ -164,14 +170,16 @@ def _syntax_diagnostic(source: Source, exc: UnexpectedInput) -> Diagnostic:
             if isinstance(exc, UnexpectedEOF)
             else _describe(set(exc.accepts or exc.expected))
         )
-        lines = source.text.rstrip().splitlines() or [""]
-        end = Location(source.name, len(lines), len(lines[-1]) + 1)
+        lines = list(source.lines)
+        while len(lines) > 1 and not lines[-1].strip():
+            lines.pop()
+        end = Location(source.name, len(lines), len(lines[-1].rstrip()) + 1)
         return Diagnostic(Code.UNEXPECTED_END, "file ends too early", end, f"expected {expected}")
     if isinstance(exc, UnexpectedToken):
         tok = exc.token
-        shown = "a line break" if tok.type == "_NL" else f"'{tok!s}'"
+        shown = "line break" if tok.type == "_NL" else f"'{tok!s}'"
         loc = Location(source.name, line, col, tok.end_line, tok.end_column)
-        if exc.state is not None and line == 1 and not _has_version(source):
+        if not _has_version(source):
             return _missing_version(source)
         return Diagnostic(
             Code.SYNTAX,
@@ -192,7 +200,7 @@ def _syntax_diagnostic(source: Source, exc: UnexpectedInput) -> Diagnostic:
 
 
 def _has_version(source: Source) -> bool:
-    for ln in source.text.splitlines():
+    for ln in source.lines:
         s = ln.strip()
         if s and not s.startswith("#"):
             return s.startswith("version")
