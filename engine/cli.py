@@ -235,5 +235,15 @@ def bench_dsl(
     typer.echo(report(run(quick=quick)))
 
 
+@bench_app.command("kernels")
+def bench_kernels(
+    quick: Annotated[bool, typer.Option(help="fewer iterations (smoke run)")] = False,
+) -> None:
+    """Greeks and implied vol vs py_vollib_vectorized (uv sync --group bench), JIT times."""
+    from engine.bench.kernels import report, run
+
+    typer.echo(report(run(quick=quick)))
+
+
 if __name__ == "__main__":  # pragma: no cover
     app(prog_name="v6")

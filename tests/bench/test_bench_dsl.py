@@ -89,7 +89,7 @@ def test_run_quick_result_structure(results: dict[str, Any]) -> None:
     assert all(e["equal"] and e["regime_equal"] for e in results["equivalence"].values())
     assert results["snapshot"]["positions"] == 5
     names = [row["name"] for row in results["comparisons"]]
-    assert [n[:3] for n in names] == ["(a)", "(b)", "(b)"]
+    assert [n[:3] for n in names] == ["(a)", "(b)", "(b)", "(b)"]
     for row in results["comparisons"]:
         for side in ("subject_us", "anchor_us"):
             assert 0 < row[side]["best"] <= row[side]["median"]

@@ -1,0 +1,1 @@
+"""Market-data feeds: loaders for vendor files and live sources."""
