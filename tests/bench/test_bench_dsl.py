@@ -95,7 +95,7 @@ def test_run_quick_result_structure(results: dict[str, Any]) -> None:
             assert 0 < row[side]["best"] <= row[side]["median"]
         assert row["ratio"] > 0 and row["ratio_best"] > 0
         assert row["status"] in {"PASS", "MISS", "INFO"}
-    assert [row["target"] for row in results["comparisons"]] == [1.5, 3.0, None]
+    assert [row["target"] for row in results["comparisons"]] == [1.5, 3.0, None, None]
     ld = results["load"]
     assert ld["rules"] == bench.GENERATED_RULES and ld["target_s"] == 0.5
     assert 0 < ld["best_s"] <= ld["median_s"]
