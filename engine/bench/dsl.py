@@ -20,7 +20,6 @@ and the decision equivalence only.
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import os
 import platform
@@ -39,6 +38,7 @@ from engine.bench.dsl_baseline import (
     decision_tuple,
     select_regime,
 )
+from engine.bench.timing import time_rounds
 from engine.dsl.checker import check
 from engine.dsl.ruleset import RuleSet, load, load_ruleset, loose_manifest, parse_files
 from engine.dsl.runtime import evaluate
@@ -52,41 +52,12 @@ GENERATED_RULES = 1000
 
 
 # ------------------------------------------------------------------ timing
-def _per_call_ns(fn: Callable[[], object], number: int) -> float:
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        t0 = time.perf_counter_ns()
-        for _ in range(number):
-            fn()
-        return (time.perf_counter_ns() - t0) / number
-    finally:
-        if gc_was_enabled:
-            gc.enable()
-
-
-def _calls_per_batch(fn: Callable[[], object], batch_ns: float) -> int:
-    number = 1
-    while True:
-        took = _per_call_ns(fn, number) * number
-        if took >= batch_ns / 4 or number >= 1_000_000:
-            return max(1, round(number * batch_ns / max(took, 1.0)))
-        number *= 4
-
-
 def time_side_by_side(
     fns: dict[str, Callable[[], object]], quick: bool
 ) -> dict[str, list[float]]:
     """Per-call ns of each function per round; one batch of each per round, round-robin."""
     batch_ns, rounds = (2e6, 5) if quick else (1e7, 41)
-    numbers = {name: _calls_per_batch(fn, batch_ns) for name, fn in fns.items()}
-    for name, fn in fns.items():  # warm-up: one untimed batch each
-        _per_call_ns(fn, numbers[name])
-    samples: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(rounds):
-        for name, fn in fns.items():
-            samples[name].append(_per_call_ns(fn, numbers[name]))
-    return samples
+    return time_rounds(fns, rounds, batch_ns)
 
 
 def _stats_us(samples_ns: list[float]) -> dict[str, float]:

@@ -18,7 +18,6 @@ the median of paired per-round ratios, so load from other processes mostly cance
 from __future__ import annotations
 
 import argparse
-import gc
 import importlib
 import json
 import math
@@ -28,7 +27,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 import warnings
 from collections.abc import Callable
 from functools import partial
@@ -41,6 +39,7 @@ import numpy as np
 from numba.np.ufunc import threading_layer
 from numpy.typing import NDArray
 
+from engine.bench.timing import per_call_ns, time_rounds
 from engine.kernels import bsm
 from engine.kernels.bsm import bsm_greeks, bsm_price
 
@@ -89,32 +88,6 @@ def _implied_vol() -> Callable[..., Arr] | None:
 
 
 # ------------------------------------------------------------------ timing
-def _per_call_ns(fn: Callable[[], object], number: int) -> float:
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        t0 = time.perf_counter_ns()
-        for _ in range(number):
-            fn()
-        return (time.perf_counter_ns() - t0) / number
-    finally:
-        if gc_was_enabled:
-            gc.enable()
-
-
-def time_rounds(fns: dict[str, Callable[[], object]], rounds: int,
-                batch_ns: float = 2e7) -> dict[str, list[float]]:  # fmt: skip
-    """Per-call ns of each function per round; batches of ~batch_ns, round-robin."""
-    numbers = {}
-    for name, fn in fns.items():  # the warm-up call also sizes the batch
-        numbers[name] = max(1, round(batch_ns / max(_per_call_ns(fn, 1), 1.0)))
-    samples: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(rounds):
-        for name, fn in fns.items():
-            samples[name].append(_per_call_ns(fn, numbers[name]))
-    return samples
-
-
 def _ns_per_option(samples: list[float], n: int) -> dict[str, float]:
     return {"median": statistics.median(samples) / n, "best": min(samples) / n}
 
@@ -135,7 +108,7 @@ def memcpy_gb_s() -> float:
     """Bytes read + written per second by np.copyto on 64 MB arrays (best of 5)."""
     src = np.random.default_rng(0).random(8_000_000)
     dst = np.empty_like(src)
-    best_ns = min(_per_call_ns(lambda: np.copyto(dst, src), 1) for _ in range(5))
+    best_ns = min(per_call_ns(lambda: np.copyto(dst, src), 1) for _ in range(5))
     return 2 * src.nbytes / (best_ns * 1e-9)
 
 
@@ -218,7 +191,7 @@ def bench_iv(quick: bool, pv: ModuleType | None) -> dict[str, Any]:
         out["anchor_max_abs_err"] = max_err(theirs)
         out["anchor_nan"] = int(np.isnan(theirs[determined]).sum())
         fns["anchor"] = anchor
-    samples = time_rounds(fns, 5 if quick else 21)
+    samples = time_rounds(fns, 5 if quick else 21, 2e7)
     out["subject_ns"] = _ns_per_option(samples["api"], SMALL)
     if pv is not None:
         row = _speedup(f"(b) implied vol N={SMALL:,}: implied_vol vs anchor", SMALL, samples,

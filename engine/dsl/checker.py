@@ -10,7 +10,7 @@ from typing import Any
 from engine.dsl import ast
 from engine.dsl.errors import Code, Diagnostic, DslError, did_you_mean
 from engine.dsl.typecheck import Resolved, Scope, check_args, infer, literal_type
-from engine.dsl.types import BOOL, Ty, Unit, UnitError, convert_to, num
+from engine.dsl.types import Ty, Unit, UnitError, convert_to, num
 from engine.dsl.vocab import ACTIONS, ENUMS, PHASES, Param
 
 _UNITS = {u.value: num(u) for u in Unit}
@@ -464,4 +464,4 @@ def check(files: Sequence[ast.RuleFile]) -> Program:
     return _Checker(files).run()
 
 
-__all__ = ["BOOL", "FIRST_MATCH_GROUPS", "Program", "StrategyInfo", "check", "sort_key"]
+__all__ = ["FIRST_MATCH_GROUPS", "Program", "StrategyInfo", "check", "sort_key"]

@@ -178,7 +178,7 @@ class ExprGen:
                 f"({key} in X.counts)" if fn.name == "has_position" else f"X.counts.get({key}, 0)"
             )
             self.nonnull.add(code)
-            self.count_keys.add((p_given("strategy", given), p_given("symbol", given)))
+            self.count_keys.add(("strategy" in given, "symbol" in given))
             return code
         return f"H.{fn.impl}(S, U, {', '.join(args)})"
 
@@ -238,10 +238,6 @@ class ExprGen:
                 arms.append(f"{self.expr(arm.value)} if {subject} == {arm.name!r} else")
         body = f"({' '.join(arms)} {default})"
         return f"(None if {test} else {body})" if test else body
-
-
-def p_given(name: str, given: dict[str, ast.Expr]) -> bool:
-    return name in given
 
 
 class _FrozenTable(dict[str, Any]):

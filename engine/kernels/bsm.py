@@ -9,6 +9,7 @@ import numpy as np
 from numba import njit, prange
 from numpy.typing import ArrayLike, NDArray
 
+from engine.kernels.broadcast import flatten
 from engine.kernels.normal import INV_SQRT_2PI, norm_cdf_from_pdf
 
 F64 = NDArray[np.float64]
@@ -187,22 +188,10 @@ Flat = tuple[NDArray[np.bool_], F64, F64, F64, F64, F64, F64]
 def _flatten(
     is_call: ArrayLike, *xs: ArrayLike
 ) -> tuple[tuple[int, ...], Flat, tuple[int, int, int, int, int, int, int]]:
-    """Broadcast shape, flat contiguous inputs (length n or 1) and their steps (1 or 0)."""
+    """Broadcast shape, flat inputs (length n or 1) and their steps (1 or 0)."""
     arrays = [np.asarray(is_call, dtype=np.bool_), *(np.asarray(x, dtype=np.float64) for x in xs)]
-    shape = np.broadcast_shapes(*(a.shape for a in arrays))
-    flat: list[NDArray[np.generic]] = []
-    steps: list[int] = []
-    for a in arrays:
-        if a.size == 1:
-            flat.append(a.reshape(1))
-            steps.append(0)
-        else:
-            # Same shape: a free view when already contiguous; partial broadcasts (e.g. a strike
-            # column against an expiry row) are materialised once.
-            full = a if a.shape == shape else np.broadcast_to(a, shape)
-            flat.append(np.ascontiguousarray(full).reshape(-1))
-            steps.append(1)
-    return shape, tuple(flat), tuple(steps)  # type: ignore[return-value]
+    shape, flat, steps = flatten(arrays)
+    return shape, tuple(flat), steps  # type: ignore[return-value]
 
 
 def bsm_greeks(

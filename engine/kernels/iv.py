@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 from numba import njit, prange
 
+from engine.kernels.broadcast import flatten
 from engine.kernels.iv_solver import normalised_implied_vol
 
 __all__ = ["PARALLEL_THRESHOLD", "implied_vol", "implied_vol_from_quotes"]
@@ -100,23 +100,6 @@ def _iv_parallel(
         )
 
 
-def _flat_inputs(
-    arrays: list[npt.NDArray[Any]],
-) -> tuple[tuple[int, ...], list[npt.NDArray[Any]]]:
-    """Broadcast shape and 1-D views of length n (or 1 for scalars), copying only when the
-    broadcast is not scalar-against-array."""
-    shape = np.broadcast_shapes(*(a.shape for a in arrays))
-    flat = []
-    for a in arrays:
-        if a.size == 1:
-            flat.append(np.ascontiguousarray(a.reshape(1)))
-        elif a.shape == shape:
-            flat.append(np.ascontiguousarray(a).reshape(-1))
-        else:
-            flat.append(np.ascontiguousarray(np.broadcast_to(a, shape)).reshape(-1))
-    return shape, flat
-
-
 def implied_vol(
     price: ArrayLike,
     is_call: ArrayLike,
@@ -143,7 +126,7 @@ def implied_vol(
         np.asarray(r, dtype=np.float64),
         np.asarray(q, dtype=np.float64),
     ]
-    shape, flat = _flat_inputs(arrays)
+    shape, flat, _ = flatten(arrays)  # the kernels derive their steps from the sizes
     out = np.empty(shape, dtype=np.float64)
     flat_out = out.reshape(-1)
     if flat_out.size == 0:

@@ -6,8 +6,7 @@ import math
 
 from numba import njit
 
-# Private to the IV solver on purpose: engine/kernels/normal.py is written concurrently and the
-# two will be deduplicated later.
+from engine.kernels.normal import norm_cdf
 
 _SQRT_2 = math.sqrt(2.0)
 _INV_SQRT_2 = 1.0 / math.sqrt(2.0)
@@ -29,17 +28,6 @@ _F7 = 1.0 / 5040.0
 _F9 = 1.0 / 362880.0
 _F11 = 1.0 / 39916800.0
 _F13 = 1.0 / 6227020800.0
-
-
-@njit(cache=True)
-def _norm_pdf(z: float) -> float:
-    return _INV_SQRT_2PI * math.exp(-0.5 * z * z)
-
-
-@njit(cache=True)
-def _norm_cdf(z: float) -> float:
-    # erfc is accurate in relative terms far into the lower tail, unlike 1 - erf.
-    return 0.5 * math.erfc(-z * _INV_SQRT_2)
 
 
 @njit(cache=True)
@@ -281,7 +269,7 @@ def _black_parts(x: float, s: float, ex2: float) -> tuple[float, float, float]:
     e = -0.5 * (h * h + t * t)
     if h + t > 0.85:
         # b is mostly its first term here: the plain formula loses nothing.
-        b = ex2 * _norm_cdf(h + t) - _norm_cdf(h - t) / ex2
+        b = ex2 * norm_cdf(h + t) - norm_cdf(h - t) / ex2
         return 0.0, max(b, 0.0), _INV_SQRT_2PI * math.exp(e)
     v = _INV_SQRT_2PI * math.exp(e)
     if h < _ETA and h + t < _ETA + _TAU:
@@ -316,7 +304,7 @@ def _black_complement(x: float, s: float, ex2: float) -> float:
         return ex2
     h = x / s
     t = 0.5 * s
-    return ex2 * _norm_cdf(-(h + t)) + _norm_cdf(h - t) / ex2
+    return ex2 * norm_cdf(-(h + t)) + norm_cdf(h - t) / ex2
 
 
 @njit(cache=True)

@@ -13,10 +13,9 @@ from engine.kernels.iv_black import (
     _black_parts,
     _black_vega,
     _inv_norm_cdf,
-    _norm_cdf,
-    _norm_pdf,
     _vega,
 )
+from engine.kernels.normal import norm_cdf, norm_pdf
 
 _DBL_MIN = 2.2250738585072014e-308
 _DBL_MAX = 1.7976931348623157e308
@@ -122,8 +121,8 @@ def _lower_map(x: float, s: float) -> tuple[float, float, float]:
     z = ax / (_SQRT_3 * s)
     y = z * z
     s2 = s * s
-    cdf = _norm_cdf(-z)
-    pdf = _norm_pdf(z)
+    cdf = norm_cdf(-z)
+    pdf = norm_pdf(z)
     f = _LOWER_MAP_C * ax * cdf * cdf * cdf
     fp = _TWO_PI * y * cdf * cdf * math.exp(y + 0.125 * s2)
     bracket = 2.0 * z * pdf - cdf * (2.0 + 2.0 * y - 0.25 * s2)
@@ -142,7 +141,7 @@ def _inverse_lower_map(x: float, f: float) -> float:
 @njit(cache=True)
 def _upper_map(x: float, s: float) -> tuple[float, float, float]:
     """f(s) = Φ(-s/2) with df/dβ and d²f/dβ² (β = b(x, s))."""
-    f = _norm_cdf(-0.5 * s)
+    f = norm_cdf(-0.5 * s)
     w = (x / s) ** 2
     fp = -0.5 * math.exp(0.5 * w)
     fpp = _SQRT_PI_OVER_2 * (w / s) * math.exp(w + 0.125 * s * s)
@@ -164,7 +163,7 @@ def normalised_implied_vol(beta: float, x: float) -> float:
         return math.nan
     # At s_c = sqrt(2|x|) (the inflection point of b in s) h + t = 0, so b and b' are cheap.
     s_c = math.sqrt(abs(2.0 * x))
-    b_c = max(0.5 * ex2 - _norm_cdf(-s_c) / ex2, 0.0)
+    b_c = max(0.5 * ex2 - norm_cdf(-s_c) / ex2, 0.0)
     v_c = ex2 * _INV_SQRT_2PI
     s_left = 0.0
     s_right = _DBL_MAX
