@@ -149,7 +149,7 @@ def bench_greeks(quick: bool, pv: ModuleType | None) -> dict[str, Any]:
 def crossover(quick: bool) -> dict[int, float]:
     """Serial / parallel kernel time by size: where PARALLEL_MIN_SIZE comes from."""
     out = {}
-    for n in (32, 64, 128, 256, 1024):
+    for n in (64, 256, 512, 1024, 4096):
         _, flat, steps = bsm._flatten(*contracts(n).values())
         outs = [np.empty(n) for _ in range(6)]
         samples = time_rounds({"serial": partial(bsm._greeks_serial, *flat, steps, *outs),

@@ -22,7 +22,9 @@ def per_call_ns(fn: Callable[[], object], number: int) -> float:
 
 
 def calls_per_batch(fn: Callable[[], object], batch_ns: float) -> int:
-    """How many calls take about `batch_ns` (at least one)."""
+    """How many calls take about `batch_ns` (at least one), after one untimed call: a first
+    call that loads JIT code from cache would otherwise size every batch at one call."""
+    fn()
     number = 1
     while True:
         took = per_call_ns(fn, number) * number

@@ -46,7 +46,7 @@ _S = (2.26052863220117276590e0, 9.39603524938001434673e0, 1.20489539808096656605
 SQRT_2PI = 2.5066282746310002  # sqrt(2*pi), correctly rounded
 
 
-@njit(cache=True, fastmath=False)
+@njit(cache=True, fastmath=False, inline="always")
 def _polevl(x: float, coefs: tuple[float, ...]) -> float:
     y = 0.0
     for c in coefs:
@@ -54,7 +54,7 @@ def _polevl(x: float, coefs: tuple[float, ...]) -> float:
     return y
 
 
-@njit(cache=True, fastmath=False)
+@njit(cache=True, fastmath=False, inline="always")
 def _p1evl(x: float, coefs: tuple[float, ...]) -> float:
     y = 1.0
     for c in coefs:
@@ -62,7 +62,7 @@ def _p1evl(x: float, coefs: tuple[float, ...]) -> float:
     return y
 
 
-@njit(cache=True, fastmath=False)
+@njit(cache=True, fastmath=False, error_model="numpy", inline="always")
 def norm_cdf_from_pdf(x: float, pdf: float) -> float:
     """N(x), given pdf = phi(x) already computed (or an equally accurate value of it).
 
@@ -70,18 +70,21 @@ def norm_cdf_from_pdf(x: float, pdf: float) -> float:
     but reuses exp(-x^2/2) instead of calling erfc, which evaluates exponentials of its own:
     the BSM kernel needs phi(d1) anyway and gets phi(d2) from it by the identity
     S e^{-qT} phi(d1) = K e^{-rT} phi(d2), so two cdfs cost one exp instead of two erfc.
+
+    Branch-free: all three Cephes forms are evaluated and one is selected before a single
+    division. The sign and size of d are random across a chain, so branches would mispredict,
+    and a loop without branches vectorizes (the polynomials are cheap in 8-wide lanes).
     """
     z = x * INV_SQRT_2
     az = abs(z)
-    if az >= 8.0:  # |x| >= 11.3: rare, so a predictable branch
-        h = 0.5 * SQRT_2PI * pdf * _polevl(az, _R) / _p1evl(az, _S)
-        return 1.0 - h if x > 0.0 else h
-    # Both forms are evaluated and one selected, with a single division: the sign of d is
-    # random across a chain, and a mispredicted branch costs more than the spare polynomial.
     zz = z * z
-    pc, qc = _polevl(zz, _T), _p1evl(zz, _U)  # N = 1/2 + erf(z)/2 = 1/2 + z pc / (2 qc)
-    pt, qt = _polevl(az, _P), _p1evl(az, _Q)  # erfc(|z|) = exp(-z^2) pt / qt, |z| >= 1
     central = az < 1.0  # at most 3 bits lost to cancellation for -1 < z < 0
-    ratio = (0.5 * z * pc if central else 0.5 * SQRT_2PI * pdf * pt) / (qc if central else qt)
+    far = az >= 8.0  # |x| >= 11.3
+    # N = 1/2 + erf(z)/2 = 1/2 + z pc / (2 qc) in the centre; erfc(|z|) = exp(-z^2) pt / qt
+    num_c = 0.5 * z * _polevl(zz, _T)
+    den_c = _p1evl(zz, _U)
+    num_t = 0.5 * SQRT_2PI * pdf * (_polevl(az, _R) if far else _polevl(az, _P))
+    den_t = _p1evl(az, _S) if far else _p1evl(az, _Q)
+    ratio = (num_c if central else num_t) / (den_c if central else den_t)
     tail = 1.0 - ratio if x > 0.0 else ratio
     return 0.5 + ratio if central else tail

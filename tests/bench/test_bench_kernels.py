@@ -29,7 +29,7 @@ def test_run_quick_result_structure(results: dict[str, Any]) -> None:
         assert g["ms_per_million"][name] > 0
     assert g["status"] in {"PASS", "MISS"} and g["target_ms"] == 30.0
     assert g["floor_ms"] > 0 and g["memcpy_gb_s"] > 0 and g["bytes_per_option"] == 97
-    assert set(g["crossover"]) == {32, 64, 128, 256, 1024}
+    assert set(g["crossover"]) == {64, 256, 512, 1024, 4096}
     if results["anchor"] is None:  # `uv sync --group bench` installs it
         assert g["comparisons"] == []
     else:
