@@ -37,6 +37,24 @@ def _user_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _data_errors(fn: F) -> F:
+    """Bad files, stores and dates are the user's to fix: one clear line, exit code 1.
+
+    The data modules raise ValueError (with file:line:col where there is a file),
+    FileNotFoundError or KeyError subclasses for everything a user can get wrong."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (ValueError, OSError, KeyError) as exc:
+            text = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+            typer.echo(f"error: {text}", err=True)
+            raise typer.Exit(1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
 class TraceLevel(str, Enum):
     fails = "fails"
     full = "full"
@@ -217,6 +235,65 @@ def demo() -> None:
     from engine.demo import run
 
     raise typer.Exit(1 if run(typer.echo) else 0)
+
+
+@app.command("import-history")
+@_data_errors
+def import_history(
+    out: Annotated[Path, typer.Option("--out", help="the market store folder to write")],
+    underlying: Annotated[
+        list[str], typer.Option(help="SYMBOL=FILE, a daily OHLCV CSV (Yahoo layouts); repeatable")
+    ] = [],  # noqa: B006 - typer reads the default, it is never mutated
+    index: Annotated[
+        list[str], typer.Option(help="SYMBOL=FILE, a CBOE index history CSV; repeatable")
+    ] = [],  # noqa: B006
+    future: Annotated[
+        list[str], typer.Option(help="SYMBOL=FILE, a front-month futures CSV; repeatable")
+    ] = [],  # noqa: B006
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            help="with no SYMBOL=FILE at all: import every file of DATA/daily "
+            "(default $V6_DATA or ../shared/data)"
+        ),
+    ] = None,
+) -> None:
+    """Import daily history into a Delta Lake market store, on the NYSE calendar.
+
+    All files are checked before anything is written: a malformed file is reported with its
+    line and column and the store is left as it was. Re-importing replaces those symbols.
+    """
+    from engine.market.import_command import run_import_history
+
+    report = run_import_history(out, underlying, index, future, data)
+    typer.echo(report.summary())
+
+
+@app.command("synth-chain")
+@_data_errors
+def synth_chain(
+    store: Annotated[Path, typer.Option(help="a market store (v6 import-history)")],
+    date: Annotated[str, typer.Option(help="the session, YYYY-MM-DD (chain at the close)")],
+    out: Annotated[Path, typer.Option(help="output file, .csv or .parquet")],
+    symbol: Annotated[str, typer.Option(help="the underlying")] = "SPY",
+    rate: Annotated[float, typer.Option(help="risk-free rate, continuous, per year")] = 0.04,
+    max_days: Annotated[int, typer.Option(help="list expiries up to this many days")] = 70,
+    strike_range: Annotated[float, typer.Option(help="strikes within this fraction of spot")] = 0.2,
+) -> None:
+    """Export the synthetic option chain a dry run would see for SYMBOL at DATE's close."""
+    import datetime as dt
+
+    from engine.feeds.history import export_synth_chain
+    from engine.market.store import MarketStore
+    from engine.market.synth_chain import ChainSpec
+
+    try:
+        day = dt.date.fromisoformat(date)
+    except ValueError:
+        raise ValueError(f"--date {date!r} is not a date in YYYY-MM-DD form") from None
+    spec = ChainSpec(max_days=max_days, strike_range=strike_range, rate=rate)
+    rows = export_synth_chain(MarketStore(store), symbol.upper(), day, out, spec)
+    typer.echo(f"{rows} contracts of {symbol.upper()} on {day} written to {out}")
 
 
 bench_app = typer.Typer(
