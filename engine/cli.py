@@ -230,11 +230,16 @@ def explain(
 
 @app.command()
 @_user_errors
-def demo() -> None:
-    """The end-to-end tour: check and test the shipped rule sets, then compare their decisions."""
+def demo(
+    out: Annotated[Path, typer.Option(help="where the demo writes its market store")] = Path(
+        "v6-demo"
+    ),
+) -> None:
+    """The end-to-end tour: check and test the shipped rule sets, then run them on the
+    embedded synthetic market (no data needed) and compare their decisions."""
     from engine.demo import run
 
-    raise typer.Exit(1 if run(typer.echo) else 0)
+    raise typer.Exit(1 if run(typer.echo, out) else 0)
 
 
 @app.command("import-history")

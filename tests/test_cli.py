@@ -160,7 +160,10 @@ def test_rule_tests_command() -> None:
     assert "ok: 0 failing cases" in result.output and "condition coverage" in result.output
 
 
-def test_demo() -> None:
-    result = runner.invoke(app, ["demo"])
+def test_demo(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["demo", "--out", str(tmp_path / "demo")])
     assert result.exit_code == 0, result.output
     assert "spy_stressed.json" in result.output and "daily_loss [breaker] halt" in result.output
+    assert "embedded synthetic market (seed 6" in result.output
+    assert (tmp_path / "demo" / "market" / "daily_bars" / "_delta_log").is_dir()
+    assert "most stressed day" in result.output and "synthetic SPY chain of" in result.output
