@@ -12,11 +12,24 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import numpy.typing as npt
 
+from engine.kernels.vol_features import log_returns, realized_vol_close, rolling_beta
 from engine.market.bars import KIND_FUTURE, KIND_INDEX, KIND_UNDERLYING
 from engine.market.store import MarketStore
 from engine.market.surface import VolIndices, implied_vols
-from engine.market.synth_chain import ChainSpec, chain_table, synth_chain, write_chain
-from engine.state.enrich import BETA_WINDOW, IV_LOOKBACK, UnderlyingHistory, enrich_underlying
+from engine.market.synth_chain import (
+    ChainSpec,
+    chain_table,
+    symbol_indices,
+    synth_chain,
+    write_chain,
+)
+from engine.state.enrich import (
+    BETA_WINDOW,
+    IV_LOOKBACK,
+    RV_WINDOW,
+    UnderlyingHistory,
+    enrich_underlying,
+)
 from engine.state.snapshot import Chain, FutureQuote, MarketState, Snapshot, UnderlyingState
 
 EXCHANGE_TZ = ZoneInfo("America/New_York")
@@ -77,6 +90,7 @@ class HistoryFeed:
         self.closes = {s: c[lo:] for s, c in closes.items()}
         self.dividends = {s: self._dividends(s, dates[lo]) for s in self.underlyings}
         self.atm_iv = self._model_atm_iv()
+        self.realized_vol, self.beta = self._rolling_features()
 
     # ------------------------------------------------------------------ loading
     def _dividends(self, symbol: str, since: np.datetime64) -> npt.NDArray[np.float64]:
@@ -107,6 +121,21 @@ class HistoryFeed:
                 [math.nan if x is None else _atm_iv(sym, x, self.spec.chain) for x in levels]
             )
         return out
+
+    def _rolling_features(
+        self,
+    ) -> tuple[dict[str, npt.NDArray[np.float64]], dict[str, npt.NDArray[np.float64]]]:
+        """20-day realized vol and 252-day beta to SPY per session, for every underlying."""
+        rv, beta = {}, {}
+        bench = self.closes.get(BENCHMARK)
+        for sym in self.underlyings:
+            close = self.closes[sym]
+            rv[sym] = realized_vol_close(close, RV_WINDOW)
+            b: npt.NDArray[np.float64] = np.full(close.size, np.nan)
+            if bench is not None and close.size > 1:
+                b[1:] = rolling_beta(log_returns(close), log_returns(bench), BETA_WINDOW)
+            beta[sym] = b
+        return rv, beta
 
     # ------------------------------------------------------------------ the feed
     def describe(self) -> str:
@@ -147,7 +176,6 @@ class HistoryFeed:
         )
         underlyings: dict[str, UnderlyingState] = {}
         chains: dict[str, Chain] = {}
-        bench = self.closes.get(BENCHMARK)
         for sym in self.underlyings:
             price = float(self.closes[sym][i])
             if not math.isfinite(price):
@@ -160,19 +188,17 @@ class HistoryFeed:
                 prev_close=prev if math.isfinite(prev) else None,
                 change_pct=_change(price, prev),
                 dividend_yield=q,
+                realized_vol_20d=_finite(self.realized_vol[sym][i]),
+                beta=_finite(self.beta[sym][i]),
             )
-            chain = None
             if sym in self.spec.chains:
                 chain = synth_chain(sym, time, price, indices, q, self.spec.chain)
                 chains[sym] = chain
-            history = UnderlyingHistory(
-                close=self.closes[sym][: i + 1],
-                atm_iv=self.atm_iv[sym][:i] if sym in self.atm_iv else None,
-            )
-            underlyings[sym] = enrich_underlying(
-                u, chain, history, time, r=self.spec.chain.rate, q=q,
-                benchmark_close=bench[: i + 1] if bench is not None else None,
-            )  # fmt: skip
+                # Chain features and IV rank here; realized vol and beta were computed for
+                # the whole window at once (same kernels and windows as enrich_underlying).
+                history = UnderlyingHistory(atm_iv=self.atm_iv[sym][:i])
+                u = enrich_underlying(u, chain, history, time, r=self.spec.chain.rate, q=q)
+            underlyings[sym] = u
         return Snapshot(time=time, market=market, underlyings=underlyings, chains=chains)
 
     def _future(self, symbol: str, i: int) -> FutureQuote:
@@ -186,6 +212,10 @@ class HistoryFeed:
         return float(self.dividends[symbol][window].sum()) / price
 
 
+def _finite(x: float) -> float | None:
+    return float(x) if math.isfinite(x) else None
+
+
 def _change(now: float, before: float) -> float | None:
     if math.isfinite(now) and math.isfinite(before) and before > 0:
         return now / before - 1.0
@@ -193,10 +223,7 @@ def _change(now: float, before: float) -> float | None:
 
 
 def _atm_iv(symbol: str, indices: VolIndices, spec: ChainSpec) -> float:
-    from engine.market.synth_chain import DEFAULT_VOL_SCALE, VOL_SCALE, _scaled
-
-    scale = spec.vol_scale if spec.vol_scale is not None else VOL_SCALE.get(symbol.upper())
-    idx = _scaled(indices, scale if scale is not None else DEFAULT_VOL_SCALE)
+    idx = symbol_indices(symbol, indices, spec)
     return float(implied_vols(idx, 0.0, ATM_TENOR_YEARS, spec.surface))
 
 
@@ -212,12 +239,9 @@ def export_synth_chain(
 ) -> int:
     """`v6 synth-chain`: the synthetic chain of `symbol` at the close of `day`, written to
     `out` (.csv or .parquet), exactly as a dry run would see it. Returns the row count."""
+    if store.sessions(day, day).size == 0:
+        raise HistoryFeedError(f"{day} is not a session in store {store.path}")
     feed = HistoryFeed(store, day, day, HistorySpec(chains=(symbol,), chain=spec or ChainSpec()))
-    if feed.dates[feed.first] != np.datetime64(day, "D"):
-        raise HistoryFeedError(
-            f"{day} is not a session in store {store.path} "
-            f"(next session there: {feed.dates[feed.first]})"
-        )
     snap = feed.snapshot_at(feed.first)
     if snap is None or symbol not in snap.chains:
         raise HistoryFeedError(f"no VIX close on {day} in store {store.path}: no chain to build")

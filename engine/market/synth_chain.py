@@ -78,6 +78,12 @@ def _scaled(indices: VolIndices, scale: float) -> VolIndices:
     )
 
 
+def symbol_indices(symbol: str, indices: VolIndices, spec: ChainSpec) -> VolIndices:
+    """The index levels scaled to this symbol's volatility (SPX-based VIX x VOL_SCALE)."""
+    scale = spec.vol_scale if spec.vol_scale is not None else VOL_SCALE.get(symbol.upper())
+    return _scaled(indices, scale if scale is not None else DEFAULT_VOL_SCALE)
+
+
 def synth_chain(
     symbol: str,
     asof: datetime,
@@ -104,8 +110,7 @@ def synth_chain(
     live = t_all > 0
     days, t = days[live], t_all[live]
     strikes = strike_grid(symbol, spot, spec.strike_range)
-    scale = spec.vol_scale if spec.vol_scale is not None else VOL_SCALE.get(symbol.upper())
-    idx = _scaled(indices, scale if scale is not None else DEFAULT_VOL_SCALE)
+    idx = symbol_indices(symbol, indices, spec)
 
     # Grid (expiry x strike), then two contracts per node: the call, then the put.
     r, q = spec.rate, dividend_yield
