@@ -327,5 +327,38 @@ def bench_kernels(
     typer.echo(report(run(quick=quick)))
 
 
+@bench_app.command("market")
+def bench_market(
+    quick: Annotated[
+        bool, typer.Option(help="fewer rounds; record 2,000 ticks, not a year")
+    ] = False,
+) -> None:
+    """History import, one day's synthetic chain, replay overhead per tick, and recording."""
+    from engine.bench.market import report, run
+
+    typer.echo(report(run(quick=quick)))
+
+
+@app.command()
+@_data_errors
+def compact(
+    table: Annotated[
+        Path, typer.Argument(help="a Delta table folder (a recording's snapshots, a journal table)")
+    ],
+) -> None:
+    """Compact a Delta table: merge small files and delete the replaced ones.
+
+    Run it when nothing is writing to or reading from the table."""
+    from engine.journal.delta_table import compact as compact_table
+
+    if not (table / "_delta_log").is_dir():
+        raise FileNotFoundError(f"{table} is not a Delta table (no _delta_log folder)")
+    r = compact_table(table)
+    typer.echo(
+        f"{table}: {r['files_before']} files ({r['bytes_before']:,} bytes) -> "
+        f"{r['files_after']} files ({r['bytes_after']:,} bytes)"
+    )
+
+
 if __name__ == "__main__":  # pragma: no cover
     app(prog_name="v6")

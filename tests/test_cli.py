@@ -29,6 +29,10 @@ def test_help_everywhere() -> None:
         ["explain"],
         ["demo"],
         ["bench", "dsl"],
+        ["bench", "market"],
+        ["import-history"],
+        ["synth-chain"],
+        ["compact"],
     ):
         result = runner.invoke(app, [*args, "--help"])
         assert result.exit_code == 0, (args, result.output)
@@ -167,3 +171,19 @@ def test_demo(tmp_path: Path) -> None:
     assert "embedded synthetic market (seed 6" in result.output
     assert (tmp_path / "demo" / "market" / "daily_bars" / "_delta_log").is_dir()
     assert "most stressed day" in result.output and "synthetic SPY chain of" in result.output
+
+
+def test_compact_command(tmp_path: Path) -> None:
+    from engine.bench.recording import synthetic_ticks
+    from engine.feeds.recording import Recorder, RecordingFeed, table_path
+
+    snaps = list(synthetic_ticks(12, 10))
+    with Recorder(tmp_path / "rec", batch_ticks=3) as recorder:
+        for snap in snaps:
+            recorder.record(snap)
+    result = runner.invoke(app, ["compact", str(table_path(tmp_path / "rec"))])
+    assert result.exit_code == 0, result.output
+    assert "4 files" in result.output and "-> 1 files" in result.output
+    assert list(RecordingFeed(tmp_path / "rec").ticks()) == snaps
+    bad = runner.invoke(app, ["compact", str(tmp_path)])
+    assert bad.exit_code == 1 and "not a Delta table" in bad.output
