@@ -88,19 +88,26 @@ class HistoryFeed:
         self.dates = dates[lo:]
         self.first = first - lo
         self.closes = {s: c[lo:] for s, c in closes.items()}
-        self.dividends = {s: self._dividends(s, dates[lo]) for s in self.underlyings}
+        self.sessions = {s: self._session_columns(s) for s in self.underlyings}
         self.atm_iv = self._model_atm_iv()
         self.realized_vol, self.beta = self._rolling_features()
 
     # ------------------------------------------------------------------ loading
-    def _dividends(self, symbol: str, since: np.datetime64) -> npt.NDArray[np.float64]:
-        bars = self.store.bars(symbol, since.astype(dt.date), self.end)
+    def _session_columns(self, symbol: str) -> dict[str, npt.NDArray[np.float64]]:
+        """open, high, low and dividend of `symbol` on self.dates (NaN, or 0 for dividends,
+        where the store has no row or no value)."""
+        bars = self.store.bars(symbol, self.dates[0].astype(dt.date), self.end)
         days = np.asarray(bars.column("date").to_numpy(), dtype="datetime64[D]")
-        cash = np.nan_to_num(bars.column("dividend").to_numpy(zero_copy_only=False), nan=0.0)
-        out = np.zeros(self.dates.size)
         pos = np.searchsorted(self.dates, days)
         ok = (pos < self.dates.size) & (self.dates[np.minimum(pos, self.dates.size - 1)] == days)
-        out[pos[ok]] = cash[ok]
+        out: dict[str, npt.NDArray[np.float64]] = {}
+        for name in ("open", "high", "low", "dividend"):
+            values = bars.column(name).to_numpy(zero_copy_only=False).astype(np.float64)
+            column: npt.NDArray[np.float64] = np.full(
+                self.dates.size, 0.0 if name == "dividend" else np.nan
+            )
+            column[pos[ok]] = np.nan_to_num(values[ok]) if name == "dividend" else values[ok]
+            out[name] = column
         return out
 
     def _indices(self, i: int) -> VolIndices | None:
@@ -188,6 +195,9 @@ class HistoryFeed:
                 prev_close=prev if math.isfinite(prev) else None,
                 change_pct=_change(price, prev),
                 dividend_yield=q,
+                open=_finite(self.sessions[sym]["open"][i]),
+                high=_finite(self.sessions[sym]["high"][i]),
+                low=_finite(self.sessions[sym]["low"][i]),
                 realized_vol_20d=_finite(self.realized_vol[sym][i]),
                 beta=_finite(self.beta[sym][i]),
             )
@@ -209,7 +219,7 @@ class HistoryFeed:
     def _dividend_yield(self, symbol: str, i: int, price: float) -> float:
         day = self.dates[i]
         window = (self.dates > day - np.timedelta64(DIVIDEND_DAYS, "D")) & (self.dates <= day)
-        return float(self.dividends[symbol][window].sum()) / price
+        return float(self.sessions[symbol]["dividend"][window].sum()) / price
 
 
 def _finite(x: float) -> float | None:

@@ -99,10 +99,15 @@ class MarketState:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class UnderlyingState:
-    """One underlying's quote and volatility features."""
+    """One underlying's quote, its session's OHLC and its volatility features."""
 
     symbol: str
-    price: float | None = None  # price
+    price: float | None = None  # price: last trade (a daily snapshot: the close)
+    bid: float | None = None  # price
+    ask: float | None = None  # price
+    open: float | None = None  # price, this session so far
+    high: float | None = None  # price, this session so far
+    low: float | None = None  # price, this session so far
     prev_close: float | None = None  # price
     change_pct: float | None = None  # fraction, vs previous close
     dividend_yield: float | None = None  # fraction per year, continuous

@@ -101,6 +101,11 @@ class MarketDoc(_Doc):
 
 class UnderlyingDoc(_Doc):
     price: Price = None
+    bid: Price = None
+    ask: Price = None
+    open: Price = None
+    high: Price = None
+    low: Price = None
     prev_close: Price = None
     change_pct: Pct = None
     dividend_yield: Pct = None
@@ -114,6 +119,22 @@ class UnderlyingDoc(_Doc):
     term_slope: NonNeg = None
     realized_vol_20d: NonNegPct = None
     beta: Num = None
+
+    @field_validator("ask", mode="after")
+    @classmethod
+    def _not_crossed(cls, ask: float | None, info: ValidationInfo) -> float | None:
+        bid = info.data.get("bid")
+        if ask is not None and bid is not None and bid > ask:
+            _raise("ask", [_error((), ask, f"crossed quote: bid {bid:g} > ask {ask:g}")])
+        return ask
+
+    @field_validator("low", mode="after")
+    @classmethod
+    def _range(cls, low: float | None, info: ValidationInfo) -> float | None:
+        high = info.data.get("high")
+        if low is not None and high is not None and low > high:
+            _raise("low", [_error((), low, f"low {low:g} is above high {high:g}")])
+        return low
 
 
 class ChainDoc(_Doc):

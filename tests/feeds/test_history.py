@@ -52,6 +52,9 @@ def test_snapshot_carries_the_stores_closes(store: MarketStore, snaps: list[Snap
     snap = snaps[5]
     day = snap.time.date()
     close = {s: store.bars(s, day, day).column("close")[0].as_py() for s in ("SPY", "VIX", "ES")}
+    bar = store.bars("SPY", day, day).to_pylist()[0]
+    spy = snap.underlyings["SPY"]
+    assert (spy.open, spy.high, spy.low) == (bar["open"], bar["high"], bar["low"])
     assert snap.underlyings["SPY"].price == close["SPY"]
     assert snap.market.vix == close["VIX"]
     assert snap.market.futures["ES"].price == close["ES"]

@@ -321,3 +321,32 @@ def test_time_override_shifts_derived_fields() -> None:
     later = base.time + timedelta(days=7)
     snap = snapshot_from_document(with_overrides(doc, {"time": later.isoformat()}), source)
     assert snap.positions[0].dte == 14.0
+
+
+def test_underlying_quote_and_ohlc(tmp_path: Path) -> None:
+    body = """\
+        underlyings:
+          SPY: {price: 510.2, bid: 510.19, ask: 510.21, open: 505, high: 511, low: 504.5}
+        """
+    snap = load_snapshot(write(tmp_path, HEADER + textwrap.dedent(body)))
+    spy = snap.underlyings["SPY"]
+    assert (spy.bid, spy.ask, spy.open, spy.high, spy.low) == (510.19, 510.21, 505, 511, 504.5)
+
+
+@pytest.mark.parametrize(
+    ("fields", "col", "message"),
+    [
+        ("bid: 510.3, ask: 510.2", 40, "crossed quote: bid 510.3 > ask 510.2"),
+        ("high: 500, low: 501", 39, "low 501 is above high 500"),
+    ],
+)
+def test_underlying_crossed_quote_and_inverted_range_are_located(
+    tmp_path: Path, fields: str, col: int, message: str
+) -> None:
+    body = f"""\
+        underlyings:
+          SPY: {{price: 510.2, {fields}}}
+        """
+    path = write(tmp_path, HEADER + textwrap.dedent(body))
+    rendered = error_of(path).render()
+    assert where(path, 6, col) in rendered and message in rendered
