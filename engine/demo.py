@@ -12,7 +12,7 @@ from engine.dsl.ruletests import run_tests
 from engine.dsl.runtime import evaluate
 from engine.dsl.trace import Level
 from engine.paths import ROOT
-from engine.state.snapshot import PortfolioState
+from engine.state.snapshot import PortfolioState, Snapshot
 
 EXAMPLES = ("spy_calm.json", "spy_ic_open.json", "spy_stressed.json")
 
@@ -60,21 +60,25 @@ def run(echo: Callable[[str], None], out: Path) -> int:
             f"\n   {example}  (VIX {snap.market.vix}, {len(snap.positions)} open "
             f"position{'s' * (len(snap.positions) != 1)})"
         )
-        for rs in sets:
-            decisions, trace = evaluate(rs, snap, Level.FAILS)
-            assert trace is not None
-            echo(
-                f"     {rs.name:<12} regime {trace.regime}: "
-                + (f"{len(decisions)} decisions" if decisions else "no decisions")
-            )
-            for d in decisions:
-                echo(f"        → {d.describe()}")
+        _decide(echo, sets, snap)
     synthetic_market(echo, sets, out / "market")
     echo(
         "\nNext: `v6 explain --rules v6 --snapshot tests/snapshots/spy_stressed.json` shows every "
         "condition and its values; `v6 import-history --out STORE` imports real history."
     )
     return failures
+
+
+def _decide(echo: Callable[[str], None], sets: list[RuleSet], snap: Snapshot) -> None:
+    for rs in sets:
+        decisions, trace = evaluate(rs, snap, Level.FAILS)
+        assert trace is not None
+        echo(
+            f"     {rs.name:<12} regime {trace.regime}: "
+            + (f"{len(decisions)} decisions" if decisions else "no decisions")
+        )
+        for d in decisions:
+            echo(f"        → {d.describe()}")
 
 
 def synthetic_market(echo: Callable[[str], None], sets: list[RuleSet], store_path: Path) -> None:
@@ -102,12 +106,4 @@ def synthetic_market(echo: Callable[[str], None], sets: list[RuleSet], store_pat
             f" (VIX3M {snap.market.vix3m:.2f}), synthetic SPY chain of {len(snap.chains['SPY'])}"
             f" contracts, ATM IV {spy.atm_iv:.1%}, IV rank {spy.iv_rank:.0%}"
         )
-        for rs in sets:
-            decisions, trace = evaluate(rs, snap, Level.FAILS)
-            assert trace is not None
-            echo(
-                f"     {rs.name:<12} regime {trace.regime}: "
-                + (f"{len(decisions)} decisions" if decisions else "no decisions")
-            )
-            for d in decisions:
-                echo(f"        → {d.describe()}")
+        _decide(echo, sets, snap)
