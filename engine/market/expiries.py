@@ -27,12 +27,12 @@ monthly is listed once, as its PM-settled SPXW twin.
 from __future__ import annotations
 
 import datetime as dt
-import warnings
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
+
+from engine.market.calendar import xnys_sessions
 
 CALENDAR = "XNYS"
 CALENDAR_START = dt.date(1990, 1, 1)  # the store's history starts here
@@ -107,17 +107,9 @@ DEFAULT_LISTING = Listing(
 )
 
 
-@lru_cache(maxsize=1)
 def _sessions() -> npt.NDArray[np.datetime64]:
-    """XNYS sessions CALENDAR_START..CALENDAR_END as sorted datetime64[D] (built once, ~0.2 s)."""
-    import exchange_calendars as xcals
-
-    with warnings.catch_warnings():  # pandas deprecations raised inside exchange_calendars
-        warnings.simplefilter("ignore", DeprecationWarning)
-        cal = xcals.get_calendar(CALENDAR, start=CALENDAR_START, end=CALENDAR_END)
-    days = np.asarray(cal.sessions.values, dtype="datetime64[D]")
-    days.flags.writeable = False
-    return days
+    """XNYS sessions CALENDAR_START..CALENDAR_END, sorted datetime64[D] (one shared calendar)."""
+    return xnys_sessions(CALENDAR_START, CALENDAR_END)
 
 
 def is_session(days: npt.ArrayLike) -> npt.NDArray[np.bool_]:
