@@ -22,15 +22,13 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import numpy as np
 
 from engine.feeds.recording import Recorder, RecordingFeed, compact_recording, table_path
 from engine.kernels.bsm import bsm_greeks
-from engine.state.snapshot import Chain, MarketState, Snapshot, UnderlyingState
+from engine.state.snapshot import EXCHANGE_TZ, Chain, MarketState, Snapshot, UnderlyingState
 
-EXCHANGE_TZ = ZoneInfo("America/New_York")
 TICKS_PER_SESSION = 390  # one-minute bars, 09:30 to 16:00
 YEAR_TICKS = 252 * TICKS_PER_SESSION
 DTES = (7, 14, 21, 30, 45)  # calendar days to each expiry of the window

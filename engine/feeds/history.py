@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import numpy as np
 import numpy.typing as npt
@@ -30,9 +29,15 @@ from engine.state.enrich import (
     UnderlyingHistory,
     enrich_underlying,
 )
-from engine.state.snapshot import Chain, FutureQuote, MarketState, Snapshot, UnderlyingState
+from engine.state.snapshot import (
+    EXCHANGE_TZ,
+    Chain,
+    FutureQuote,
+    MarketState,
+    Snapshot,
+    UnderlyingState,
+)
 
-EXCHANGE_TZ = ZoneInfo("America/New_York")
 BENCHMARK = "SPY"
 VOL_FIELDS = {"VIX": "vix", "VIX9D": "vix9d", "VIX3M": "vix3m", "VVIX": "vvix", "SKEW": "skew"}
 FUTURES = ("ES", "NQ", "RTY")
@@ -89,6 +94,7 @@ class HistoryFeed:
         self.first = first - lo
         self.closes = {s: c[lo:] for s, c in closes.items()}
         self.sessions = {s: self._session_columns(s) for s in self.underlyings}
+        self.levels = [self._indices(i) for i in range(self.dates.size)]  # the VIX family per day
         self.atm_iv = self._model_atm_iv()
         self.realized_vol, self.beta = self._rolling_features()
 
@@ -122,10 +128,9 @@ class HistoryFeed:
     def _model_atm_iv(self) -> dict[str, npt.NDArray[np.float64]]:
         """The surface's 30-day ATM IV per day, the history behind IV rank and percentile."""
         out = {}
-        levels = [self._indices(i) for i in range(self.dates.size)]
         for sym in self.spec.chains:
             out[sym] = np.array(
-                [math.nan if x is None else _atm_iv(sym, x, self.spec.chain) for x in levels]
+                [math.nan if x is None else _atm_iv(sym, x, self.spec.chain) for x in self.levels]
             )
         return out
 
@@ -163,7 +168,7 @@ class HistoryFeed:
 
     def snapshot_at(self, i: int) -> Snapshot | None:
         """The snapshot of session i (an index into self.dates); None without a VIX close."""
-        indices = self._indices(i)
+        indices = self.levels[i]
         if indices is None:
             return None
         day = self.dates[i].astype(dt.date)
@@ -235,13 +240,6 @@ def _change(now: float, before: float) -> float | None:
 def _atm_iv(symbol: str, indices: VolIndices, spec: ChainSpec) -> float:
     idx = symbol_indices(symbol, indices, spec)
     return float(implied_vols(idx, 0.0, ATM_TENOR_YEARS, spec.surface))
-
-
-def session_dates(feed: HistoryFeed) -> Sequence[dt.date]:
-    """The session dates the feed will tick through (for progress bars and reports)."""
-    end = np.datetime64(feed.end, "D")
-    days = feed.dates[feed.first :]
-    return [d.astype(dt.date) for d in days[days <= end]]
 
 
 def export_synth_chain(

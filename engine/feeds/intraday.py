@@ -9,13 +9,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
-from zoneinfo import ZoneInfo
 
 from engine.market.surface import VolIndices
 from engine.market.synth_chain import ChainSpec, synth_chain
-from engine.state.snapshot import MarketState, Snapshot, UnderlyingState
+from engine.state.snapshot import EXCHANGE_TZ, MarketState, Snapshot, UnderlyingState
 
-EXCHANGE_TZ = ZoneInfo("America/New_York")
 OPEN, CLOSE = dt.time(9, 30), dt.time(16, 0)
 REQUIRED = ("datetime", "close")
 T = TypeVar("T")

@@ -32,7 +32,7 @@ from engine.kernels.iv import implied_vol
 from engine.market.surface import DEFAULT, SurfaceParams, VolIndices, implied_vols
 from engine.market.synth_chain import ChainSpec, synth_chain
 from engine.paths import shared_data_dir
-from engine.state.enrich import EXCHANGE_TZ
+from engine.state.snapshot import EXCHANGE_TZ
 
 FloatArray = npt.NDArray[np.float64]
 DAYS_PER_YEAR = 365.0

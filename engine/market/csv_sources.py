@@ -11,17 +11,17 @@ from datetime import date, datetime
 from enum import Enum
 from pathlib import Path
 from typing import Protocol
-from zoneinfo import ZoneInfo
 
 import numpy as np
 import numpy.typing as npt
+
+from engine.state.snapshot import EXCHANGE_TZ
 
 FloatArray = npt.NDArray[np.float64]
 DateArray = npt.NDArray[np.datetime64]  # unit: days
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 
-EXCHANGE_TZ = ZoneInfo("America/New_York")  # session dates are New York dates
 
 PRICE_FIELDS = ("open", "high", "low", "close")
 FIELDS = ("date", *PRICE_FIELDS, "volume", "dividend")

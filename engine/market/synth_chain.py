@@ -25,8 +25,8 @@ from engine.market.expiries import listed_expiries
 from engine.market.spreads import model_width, quotes, spread_params
 from engine.market.strikes import strike_grid
 from engine.market.surface import DEFAULT, SurfaceParams, VolIndices, implied_vols
-from engine.state.enrich import DAYS_PER_YEAR, EXCHANGE_TZ, VOL_POINTS, year_fractions
-from engine.state.snapshot import Chain
+from engine.state.enrich import DAYS_PER_YEAR, VOL_POINTS, year_fractions
+from engine.state.snapshot import EXCHANGE_TZ, Chain
 
 FloatArray = npt.NDArray[np.float64]
 

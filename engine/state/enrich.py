@@ -8,7 +8,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import numpy as np
 import numpy.typing as npt
@@ -25,11 +24,10 @@ from engine.kernels.features import (
     rolling_beta,
 )
 from engine.kernels.iv import implied_vol_from_quotes
-from engine.state.snapshot import Chain, Snapshot, UnderlyingState
+from engine.state.snapshot import EXCHANGE_TZ, Chain, Snapshot, UnderlyingState
 
 FloatArray = npt.NDArray[np.float64]
 
-EXCHANGE_TZ = ZoneInfo("America/New_York")
 EXPIRY_CLOSE = time(16, 0)  # options stop trading at the 16:00 New York close on expiry day
 SECONDS_PER_YEAR = 365.0 * 86400.0  # ACT/365
 VOL_POINTS = 100.0  # Chain.vega is per vol point; the kernel's vega is per 1.00 vol

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from types import MappingProxyType
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import numpy.typing as npt
@@ -21,6 +22,7 @@ import numpy.typing as npt
 #   days      - calendar days, as a float
 # Every optional scalar is `float | None`; None means unknown (missing data), never NaN.
 
+EXCHANGE_TZ = ZoneInfo("America/New_York")  # snapshot time and session dates are New York's
 SESSIONS = ("pre", "regular", "post", "closed")
 REGIMES = ("crash", "high_vol", "normal", "low_vol")
 RISK_STATES = ("ACTIVE", "REDUCING", "HALTED")

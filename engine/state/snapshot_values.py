@@ -8,13 +8,12 @@ from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
 from typing import NoReturn
-from zoneinfo import ZoneInfo
 
 from pydantic_core import PydanticCustomError
 
 from engine.dsl.errors import did_you_mean
+from engine.state.snapshot import EXCHANGE_TZ
 
-EXCHANGE_TZ = ZoneInfo("America/New_York")
 ERROR_TYPE = "snapshot_value"
 
 _PERCENT = re.compile(r"^([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)\s*%$")

@@ -91,6 +91,7 @@ def test_rolling_features_match_the_per_tick_enrichment(
         ref = enrich_underlying(
             bare, None, history, snap.time, benchmark_close=feed.closes["SPY"][: i + 1]
         )
+        assert u.realized_vol_20d is not None and u.beta is not None
         assert u.realized_vol_20d == pytest.approx(ref.realized_vol_20d, rel=1e-12)
         assert u.beta == pytest.approx(ref.beta, rel=1e-12)
     assert snap.underlyings["SPY"].beta == pytest.approx(1.0)
