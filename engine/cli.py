@@ -301,6 +301,107 @@ def synth_chain(
     typer.echo(f"{rows} contracts of {symbol.upper()} on {day} written to {out}")
 
 
+def _date(text: str, option: str) -> Any:
+    import datetime as dt
+
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{option} {text!r} is not a date in YYYY-MM-DD form") from None
+
+
+_RULESET_HELP = "a shipped rule set (v6, v5-baseline) or the path of a *.ruleset.yaml"
+
+
+@app.command("dry-run")
+@_user_errors
+@_data_errors
+def dry_run(
+    ruleset: Annotated[str, typer.Option(help=_RULESET_HELP)],
+    start: Annotated[str, typer.Option("--from", help="first session, YYYY-MM-DD")],
+    end: Annotated[str, typer.Option("--to", help="last session, YYYY-MM-DD")],
+    out: Annotated[Path, typer.Option(help="the run folder to write (new or empty)")],
+    store: Annotated[Path | None, typer.Option(help="a market store (v6 import-history)")] = None,
+    synthetic: Annotated[
+        int | None, typer.Option(help="use the embedded synthetic market with this seed")
+    ] = None,
+    fill_model: Annotated[
+        str,
+        typer.Option(help="mid | natural | mid-minus:F (F of the spread), optional ,partial:N"),
+    ] = "mid-minus:0.25",
+    trace: Annotated[TraceLevel, typer.Option(help="explain level kept in the journal")] = (
+        TraceLevel.fails
+    ),
+    cash: Annotated[float, typer.Option(help="starting cash, USD")] = 100_000.0,
+    resume: Annotated[bool, typer.Option(help="continue an interrupted run in --out")] = False,
+    progress: Annotated[bool, typer.Option(help="show the progress bar")] = True,
+) -> None:
+    """Replay a market through the engine: rules, risk gate, simulated broker, journal.
+
+    Writes the journal's Delta tables, run.json and equity.csv into --out. Ctrl-C stops after
+    the current tick and marks the run partial; --resume continues it.
+    """
+    from engine.dsl.trace import Level
+    from engine.runtime.dry_run import DryRunSpec
+    from engine.runtime.session import run_dry_run
+
+    spec = DryRunSpec(
+        ruleset=ruleset,
+        start=_date(start, "--from"),
+        end=_date(end, "--to"),
+        out=out,
+        store=store,
+        synthetic=synthetic,
+        fill_model=fill_model,
+        trace=Level(trace.value),
+        initial_cash=cash,
+    )
+    summary = run_dry_run(spec, resume=resume, progress=progress, echo=typer.echo)
+    for line in summary.lines():
+        typer.echo(line)
+    typer.echo(f"report: v6 report {out}")
+    if summary.status != "complete":
+        typer.echo("interrupted: continue with the same command and --resume", err=True)
+        raise typer.Exit(130)
+
+
+@app.command()
+@_data_errors
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="a run folder written by v6 dry-run")],
+    vs: Annotated[Path | None, typer.Option(help="a second run folder to compare with")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the metrics as JSON")] = False,
+) -> None:
+    """Metrics, breakdowns by regime and year, and equity/drawdown charts of a run."""
+    from engine.report.command import run_report
+
+    run_report(run_dir, vs=vs, as_json=as_json, echo=typer.echo)
+
+
+@app.command()
+@_user_errors
+@_data_errors
+def diff(
+    ruleset: Annotated[list[str], typer.Option(help=_RULESET_HELP + "; give it twice")],
+    start: Annotated[str, typer.Option("--from", help="first session, YYYY-MM-DD")],
+    end: Annotated[str, typer.Option("--to", help="last session, YYYY-MM-DD")],
+    store: Annotated[Path | None, typer.Option(help="a market store")] = None,
+    synthetic: Annotated[int | None, typer.Option(help="embedded synthetic market seed")] = None,
+    fill_model: Annotated[str, typer.Option(help="as for dry-run")] = "mid-minus:0.25",
+    limit: Annotated[int, typer.Option(help="differences listed at most")] = 50,
+) -> None:
+    """Replay two rule set versions on the same market; list where their decisions differ."""
+    from engine.runtime.diff import DiffSpec, run_diff
+
+    if len(ruleset) != 2:
+        raise ValueError(f"give --ruleset exactly twice (A and B), got {len(ruleset)}")
+    spec = DiffSpec(
+        ruleset[0], ruleset[1], _date(start, "--from"), _date(end, "--to"), store, synthetic,
+        fill_model,
+    )  # fmt: skip
+    run_diff(spec, echo=typer.echo, limit=limit)
+
+
 bench_app = typer.Typer(
     help="Benchmarks: the project against its anchors, ratios printed.", no_args_is_help=True
 )

@@ -157,6 +157,11 @@ class HistoryFeed:
             f"chains {', '.join(self.spec.chains)}, rate {self.spec.chain.rate:.2%}"
         )
 
+    def __len__(self) -> int:
+        """Sessions in [start, end]: the ticks, less any day without a VIX close."""
+        end = np.datetime64(self.end, "D")
+        return int(np.count_nonzero(self.dates[self.first :] <= end))
+
     def ticks(self) -> Iterator[Snapshot]:
         end = np.datetime64(self.end, "D")
         for i in range(self.first, self.dates.size):

@@ -397,3 +397,19 @@ def compact(
         "files_vacuumed": len(removed),
         "version": int(table.version()),
     }
+
+
+def read_delta(path: Path, columns: list[str] | None = None) -> pa.Table:
+    """The current version of the Delta table at `path`, as one Arrow table.
+
+    Files are read with pyarrow's local filesystem: with delta-rs' own filesystem handler the
+    process intermittently aborts at exit (deltalake 1.6), see engine/market/store.py.
+    """
+    import pyarrow.fs as pafs
+
+    path = Path(path)
+    if not DeltaTable.is_deltatable(str(path)):
+        raise FileNotFoundError(f"no Delta table at {path}")
+    local = pafs.SubTreeFileSystem(str(path.resolve()), pafs.LocalFileSystem())
+    dataset = DeltaTable(str(path)).to_pyarrow_dataset(filesystem=local)
+    return dataset.to_table(columns=columns)

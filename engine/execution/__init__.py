@@ -1,0 +1,1 @@
+"""Order execution: order values, the Broker interface, and the simulated broker."""

@@ -1,0 +1,153 @@
+"""Marks for held contracts: each leg's mid, IV and Greeks looked up in the tick's chain.
+
+A held contract can drop out of a synthetic chain's listed strikes (spot moved far) or be
+unquoted on a tick; it is then priced with the kernels at the IV of the nearest listed strike
+of its expiry, and failing that at intrinsic value. `source` says which, so a report can
+count model marks instead of hiding them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import numpy as np
+import numpy.typing as npt
+
+from engine.execution.orders import Contract
+from engine.kernels import bsm_greeks
+from engine.state.snapshot import Chain, Snapshot
+
+_DAYS_PER_YEAR = 365.0
+DEFAULT_RATE = 0.02  # continuous, per year: only for model marks of unlisted contracts
+
+
+@dataclass(frozen=True, slots=True)
+class Mark:
+    """One contract's value now. Option values per share; Greeks per share, chain units."""
+
+    mid: float  # price per share (per unit for shares and futures)
+    delta: float  # per share (shares: 1)
+    gamma: float  # per $1, per share
+    vega: float  # price per vol point, per share
+    theta: float  # price per calendar day, per share
+    iv: float | None  # fraction
+    source: str  # chain | model | intrinsic | underlying | future
+
+
+def _keys(
+    expiry: npt.NDArray[np.datetime64], strike: npt.ArrayLike, is_call: npt.ArrayLike
+) -> npt.NDArray[np.int64]:
+    # One int64 per contract: days since epoch, strike in tenths of a cent, right.
+    days = expiry.astype("datetime64[D]").astype(np.int64)
+    milli = np.rint(np.asarray(strike, dtype=np.float64) * 1000.0).astype(np.int64)
+    return (days << 32) | (milli << 1) | np.asarray(is_call, dtype=np.int64)
+
+
+class ChainIndex:
+    """Finds contracts in one chain by (expiry, strike, right), all legs in one search."""
+
+    def __init__(self, chain: Chain) -> None:
+        self.chain = chain
+        keys = _keys(chain.expiry, chain.strike, chain.is_call)
+        self.order = np.argsort(keys, kind="stable")
+        self.sorted = keys[self.order]
+
+    def rows(self, contracts: Sequence[Contract]) -> npt.NDArray[np.intp]:
+        """Row of each contract in the chain, -1 where it is not listed."""
+        want = _keys(
+            np.array([c.expiry for c in contracts], dtype="datetime64[D]"),
+            [c.strike or 0.0 for c in contracts],
+            [bool(c.is_call) for c in contracts],
+        )
+        pos = np.minimum(np.searchsorted(self.sorted, want), self.sorted.size - 1)
+        found = self.sorted.size > 0
+        hit = (self.sorted[pos] == want) if found else np.zeros(want.size, bool)
+        return np.where(hit, self.order[pos] if found else -1, -1)
+
+
+def _quoted_mid(chain: Chain, i: int) -> float | None:
+    bid, ask = float(chain.bid[i]), float(chain.ask[i])
+    if math.isfinite(bid) and math.isfinite(ask) and 0.0 <= bid <= ask and ask > 0.0:
+        return 0.5 * (bid + ask)
+    return None
+
+
+def _model_mark(c: Contract, chain: Chain | None, spot: float, time: datetime, q: float) -> Mark:
+    assert c.expiry is not None and c.strike is not None
+    intrinsic = max(0.0, (spot - c.strike) if c.is_call else (c.strike - spot))
+    days = (c.expiry - time.date()).days + (16 - time.hour) / 24.0
+    iv = _nearest_iv(chain, c.expiry, c.strike) if chain is not None else None
+    if iv is None or days <= 0:
+        d = (1.0 if c.is_call else -1.0) * float(intrinsic > 0)
+        return Mark(intrinsic, d, 0.0, 0.0, 0.0, None, "intrinsic")
+    g = bsm_greeks(
+        bool(c.is_call), np.array([spot]), c.strike, days / _DAYS_PER_YEAR, DEFAULT_RATE, q, iv
+    )
+    price = float(g.price[0])
+    if not math.isfinite(price):
+        return Mark(intrinsic, 0.0, 0.0, 0.0, 0.0, None, "intrinsic")
+    return Mark(
+        max(price, intrinsic),
+        float(g.delta[0]),
+        float(g.gamma[0]),
+        float(g.vega_per_vol_point()[0]),
+        float(g.theta_per_day()[0]),
+        iv,
+        "model",
+    )
+
+
+def _nearest_iv(chain: Chain, expiry: date, strike: float) -> float | None:
+    rows = np.flatnonzero(chain.expiry == np.datetime64(expiry, "D"))
+    rows = rows[np.isfinite(chain.iv[rows])]
+    if rows.size == 0:
+        return None
+    i = rows[np.argmin(np.abs(chain.strike[rows] - strike))]
+    return float(chain.iv[i])
+
+
+def mark_contracts(snap: Snapshot, contracts: Sequence[Contract]) -> list[Mark | None]:
+    """Marks for `contracts` at this tick; None where the snapshot has no price at all."""
+    out: list[Mark | None] = [None] * len(contracts)
+    options: dict[str, list[int]] = {}
+    for i, c in enumerate(contracts):
+        if c.kind == "option":
+            options.setdefault(c.symbol, []).append(i)
+        elif c.kind == "stock":
+            u = snap.underlyings.get(c.symbol)
+            if u is not None and u.price is not None:
+                out[i] = Mark(u.price, 1.0, 0.0, 0.0, 0.0, None, "underlying")
+        else:
+            f = snap.market.futures.get(c.symbol)
+            if f is not None and f.price is not None:
+                out[i] = Mark(f.price, 1.0, 0.0, 0.0, 0.0, None, "future")
+    for symbol, idx in options.items():
+        u = snap.underlyings.get(symbol)
+        spot = u.price if u is not None else None
+        q = (u.dividend_yield or 0.0) if u is not None else 0.0
+        chain = snap.chains.get(symbol)
+        rows = ChainIndex(chain).rows([contracts[i] for i in idx]) if chain else None
+        for j, i in enumerate(idx):
+            row = int(rows[j]) if rows is not None else -1
+            mid = _quoted_mid(chain, row) if chain is not None and row >= 0 else None
+            if chain is not None and mid is not None:
+                out[i] = Mark(
+                    mid,
+                    _nan_to(chain.delta[row]),
+                    _nan_to(chain.gamma[row]),
+                    _nan_to(chain.vega[row]),
+                    _nan_to(chain.theta[row]),
+                    float(chain.iv[row]) if math.isfinite(chain.iv[row]) else None,
+                    "chain",
+                )
+            elif spot is not None:
+                out[i] = _model_mark(contracts[i], chain, spot, snap.time, q)
+    return out
+
+
+def _nan_to(x: float, default: float = 0.0) -> float:
+    x = float(x)
+    return x if math.isfinite(x) else default

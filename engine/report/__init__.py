@@ -1,0 +1,1 @@
+"""Run reports: metrics, breakdowns, charts and comparisons from a run's journal."""

@@ -1,0 +1,1 @@
+"""The engine loop: snapshot in, decisions, orders and journal rows out."""

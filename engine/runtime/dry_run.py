@@ -1,0 +1,183 @@
+"""`v6 dry-run`: check every input, then replay a market through the engine into a run folder.
+
+Everything a user can get wrong — the rule set, the store and its symbols, the dates, the
+fill model, the output folder — is checked before any work starts, and reported as one
+`DryRunError` line that says what is wrong and what is available.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.dsl.ruleset import RuleSet, load_ruleset
+from engine.dsl.trace import Level
+from engine.execution.costs import Costs
+from engine.execution.fill_models import FillModel, parse_fill_model
+from engine.execution.sim_broker import SimBroker
+from engine.feeds.history import HistoryFeed, HistorySpec
+from engine.market.bars import KIND_UNDERLYING
+from engine.market.store import MarketStore
+from engine.portfolio.requirements import max_loss_per_unit, position_margin
+from engine.runtime.engine import Engine, EngineConfig
+
+REQUIRED_INDICES = ("VIX",)  # synthetic chains are priced off the VIX family
+BENCHMARK = "SPY"  # beta-weighted delta and the regime policies read SPY
+WARMUP_DAYS = 400  # calendar days a synthetic market starts before the run, for IV rank
+
+
+class DryRunError(ValueError):
+    """An input to the dry run is unusable; the message says which and what is available."""
+
+
+@dataclass(frozen=True)
+class DryRunSpec:
+    ruleset: str  # a shipped name (v6, v5-baseline) or a path
+    start: dt.date
+    end: dt.date
+    out: Path
+    store: Path | None = None
+    synthetic: int | None = None  # seed of the embedded synthetic market
+    fill_model: str = "mid-minus:0.25"
+    trace: Level = Level.FAILS
+    initial_cash: float = 100_000.0
+    costs: Costs = field(default_factory=Costs)
+
+
+def check_out_dir(out: Path) -> None:
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        entries = sorted(p.name for p in out.iterdir())[:5] if out.is_dir() else []
+        listed = f" (holds {', '.join(entries)}…)" if entries else ""
+        raise DryRunError(
+            f"output folder {out} exists and is not empty{listed}: choose another --out, "
+            "remove it, or continue an interrupted run with --resume"
+        )
+
+
+def resolve_fill_model(text: str) -> FillModel:
+    return parse_fill_model(text)  # FillModelError is a ValueError with the valid forms
+
+
+def entry_symbols(rs: RuleSet) -> tuple[str, ...]:
+    """Underlyings the entry rules may open positions on: they need chains."""
+    found: set[str] = set()
+    for b in rs.blocks:
+        if b.phase == "entry" and b.symbols:
+            found.update(b.symbols)
+    return tuple(sorted(found)) or (BENCHMARK,)
+
+
+def open_store(path: Path) -> MarketStore:
+    store = MarketStore(path)
+    if not store.symbols():
+        raise DryRunError(
+            f"no market store at {path}: import one with `v6 import-history --out {path}`, "
+            "or use --synthetic SEED"
+        )
+    return store
+
+
+def check_store(store: MarketStore, rs: RuleSet, start: dt.date, end: dt.date) -> tuple[str, ...]:
+    """The underlyings to build chains for; raises DryRunError if the store cannot serve."""
+    kinds = store.symbols()
+    have = ", ".join(sorted(kinds))
+    needed = {s: "index" for s in REQUIRED_INDICES} | {BENCHMARK: "underlying"}
+    needed |= {s: "underlying" for s in entry_symbols(rs)}
+    missing = [f"{s} ({k})" for s, k in sorted(needed.items()) if s not in kinds]
+    if missing:
+        raise DryRunError(
+            f"store {store.path} lacks {', '.join(missing)} needed by rule set {rs.name}; "
+            f"it has: {have}"
+        )
+    if start > end:
+        raise DryRunError(f"--from {start} is after --to {end}")
+    sessions = store.sessions(None, None)
+    first, last = sessions[0].astype(dt.date), sessions[-1].astype(dt.date)
+    if start > last or end < first or not store.sessions(start, end).size:
+        raise DryRunError(
+            f"no session of {start}..{end} in store {store.path}: it covers {first}..{last}"
+        )
+    if start < first or end > last:
+        raise DryRunError(
+            f"dates {start}..{end} go outside store {store.path}: it covers {first}..{last}"
+        )
+    return tuple(s for s in entry_symbols(rs) if kinds.get(s) == KIND_UNDERLYING)
+
+
+def build_engine(
+    rs: RuleSet, fill: FillModel, costs: Costs, initial_cash: float, trace: Level
+) -> Engine:
+    broker = SimBroker(fill, costs, initial_cash)
+    config = EngineConfig(initial_cash=initial_cash, trace=trace)
+    return Engine(rs, broker, position_margin, max_loss_per_unit, config)
+
+
+def run_header(spec: DryRunSpec, rs: RuleSet, engine: Engine) -> dict[str, Any]:
+    market = (
+        f"market store {spec.store}"
+        if spec.store is not None
+        else f"embedded synthetic market, seed {spec.synthetic} (written to {spec.out / 'market'})"
+    )
+    return {
+        "format": 1,
+        "ruleset": {
+            "name": rs.name,
+            "hash": rs.hash,
+            "git_revision": rs.git_revision,
+            "files": [str(p) for p in rs.manifest.files],
+        },
+        "market": market,
+        "from": spec.start.isoformat(),
+        "to": spec.end.isoformat(),
+        "initial_cash": spec.initial_cash,
+        "fill_model": engine.broker.describe().get("fill_model"),
+        "costs": engine.broker.describe().get("costs"),
+        "sizing": engine.config.sizing.describe(),
+        "trace_level": spec.trace.value,
+    }
+
+
+Echo = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    spec: DryRunSpec
+    ruleset: RuleSet
+    fill: FillModel
+    store: MarketStore
+    chains: tuple[str, ...]
+
+
+def prepare(spec: DryRunSpec, *, resume: bool = False) -> Prepared:
+    """Every check, in the order a user would fix things; no output is written."""
+    if not resume:
+        check_out_dir(spec.out)
+    rs = load_ruleset(spec.ruleset)
+    fill = resolve_fill_model(spec.fill_model)
+    if (spec.store is None) == (spec.synthetic is None):
+        raise DryRunError("give exactly one market: --store STORE or --synthetic SEED")
+    # A synthetic market is generated into RUN_DIR/market once the run folder exists.
+    store = open_store(spec.store) if spec.store else MarketStore(spec.out / "market")
+    chains = check_store(store, rs, spec.start, spec.end) if spec.store is not None else ()
+    return Prepared(spec, rs, fill, store, chains)
+
+
+def synthetic_store(spec: DryRunSpec, rs: RuleSet) -> tuple[MarketStore, tuple[str, ...]]:
+    """The embedded synthetic market for the run, written into RUN_DIR/market."""
+    from engine.market.generator import write_synthetic_store
+
+    assert spec.synthetic is not None
+    path = spec.out / "market"
+    if not MarketStore(path).symbols():
+        begin = spec.start - dt.timedelta(days=WARMUP_DAYS)
+        write_synthetic_store(path, spec.synthetic, begin, spec.end)
+    store = MarketStore(path)
+    return store, check_store(store, rs, spec.start, spec.end)
+
+
+def history_feed(store: MarketStore, chains: tuple[str, ...], spec: DryRunSpec) -> HistoryFeed:
+    return HistoryFeed(store, spec.start, spec.end, HistorySpec(chains=chains))

@@ -1,0 +1,142 @@
+"""One engine step: settle, mark, evaluate the rules, propose, gate, execute, book.
+
+`Engine.step(snapshot)` is the whole tick, the same for a dry run and for live trading; only
+the feed that supplies snapshots, and the broker, differ. The rules stay pure: the engine gives
+them a view of the market snapshot with the book's positions, the account and the risk state
+filled in, and acts on the decisions they return.
+"""
+
+from __future__ import annotations
+
+import time as _time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any, Protocol
+
+from engine.dsl.ruleset import RuleSet
+from engine.dsl.runtime import evaluate
+from engine.dsl.trace import Decision, Level, Trace
+from engine.execution.orders import AssignmentRisk, Order, OrderResult, Settlement
+from engine.portfolio.account import AccountView, MarginFn, account_view
+from engine.portfolio.book import Book, Closed, PositionMark, to_position
+from engine.risk.gate import GateContext, RiskGate, Verdict
+from engine.runtime.intents import MaxLossFn, Proposer, Sizing
+from engine.state.snapshot import Snapshot
+
+
+class ExecutingBroker(Protocol):
+    """The broker as the engine uses it (engine.execution.orders.Broker plus settlement)."""
+
+    def execute(self, orders: Sequence[Order], snap: Snapshot) -> list[OrderResult]: ...
+
+    def settle(self, snap: Snapshot) -> tuple[list[Settlement], list[AssignmentRisk]]: ...
+
+    def describe(self) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    initial_cash: float = 100_000.0  # USD
+    sizing: Sizing = field(default_factory=Sizing)
+    trace: Level = Level.FAILS
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "initial_cash": self.initial_cash,
+            "sizing": self.sizing.describe(),
+            "trace_level": self.trace.value,
+        }
+
+
+@dataclass(frozen=True)
+class TickResult:
+    """Everything one tick did, for the journal and the dashboard."""
+
+    time: datetime
+    view: Snapshot  # what the rules saw
+    decisions: tuple[Decision, ...]
+    trace: Trace | None
+    gate: GateContext
+    verdicts: tuple[Verdict, ...]
+    results: dict[str, OrderResult]  # by order id
+    settlements: tuple[Settlement, ...]
+    assignment_risks: tuple[AssignmentRisk, ...]
+    closed: tuple[Closed, ...]
+    marks: tuple[PositionMark, ...]  # after trading
+    account: AccountView  # after trading
+    regime: str | None
+
+
+Clock = Callable[[], float]
+
+
+class Engine:
+    """One rule set trading one account through one broker."""
+
+    def __init__(
+        self,
+        ruleset: RuleSet,
+        broker: ExecutingBroker,
+        margin: MarginFn,
+        max_loss: MaxLossFn,
+        config: EngineConfig | None = None,
+        gate: RiskGate | None = None,
+        clock: Clock = _time.perf_counter,
+    ) -> None:
+        self.rs, self.broker, self.margin = ruleset, broker, margin
+        self.config = config or EngineConfig()
+        self.book = Book(self.config.initial_cash)
+        self.gate = gate or RiskGate()
+        self.proposer = Proposer(ruleset, self.config.sizing, max_loss)
+        self.max_loss = max_loss
+        # Wall-clock split for the benchmark and the run summary; never read by trading logic.
+        self.seconds = {"book": 0.0, "rules": 0.0, "broker": 0.0}
+        self._clock = clock
+
+    def step(self, snap: Snapshot) -> TickResult:
+        t0 = self._clock()
+        self.book.begin_tick(snap.time)
+        settlements, risks = self.broker.settle(snap)
+        closed = [c for s in settlements if (c := self.book.apply_settlement(s)) is not None]
+        marks = self.book.mark(snap)
+        self.book.update_high_water(marks)
+        before = account_view(self.book, marks, snap, self.margin)
+        view = replace(
+            snap,
+            positions=tuple(to_position(m, snap.time) for m in marks if not m.held.is_hedge),
+            portfolio=before.portfolio,
+            risk=self.gate.last,
+        )
+        t1 = self._clock()
+        decisions, trace = evaluate(self.rs, view, self.config.trace)
+        # The regime policies' verdict is in the trace; without one only a given regime is known.
+        regime = trace.regime if trace is not None else view.market.regime
+        t2 = self._clock()
+        by_id = {m.held.id: m for m in marks}
+        proposals = self.proposer.propose(decisions, view, self.book, by_id, regime)
+        ctx = self.gate.context(decisions, before.portfolio)
+        verdicts = self.gate.review(proposals, ctx, [p.margin_usd for p in proposals])
+        orders = [v.proposal.order for v in verdicts if v.blocked is None and v.proposal.order]
+        t3 = self._clock()
+        results = {r.order.id: r for r in self.broker.execute(orders, snap)}
+        t4 = self._clock()
+        entries = {v.proposal.order.id: v.proposal.entry for v in verdicts if v.proposal.order}
+        for r in results.values():
+            if r.fill is not None and r.fill.quantity > 0:
+                c = self.book.apply_fill(r.order, r.fill, **entries.get(r.order.id, {}))
+                if c is not None:
+                    closed.append(c)
+        after_marks = self.book.mark(snap) if results else marks
+        after = account_view(self.book, after_marks, snap, self.margin) if results else before
+        self.book.end_tick(after.net_liq)
+        tripped = sorted({d.rule_id for d in decisions if d.kind == "breaker"})
+        self.gate.remember(ctx, tripped)
+        t5 = self._clock()
+        self.seconds["book"] += (t1 - t0) + (t5 - t4)
+        self.seconds["rules"] += (t2 - t1) + (t3 - t2)
+        self.seconds["broker"] += t4 - t3
+        return TickResult(
+            snap.time, view, decisions, trace, ctx, tuple(verdicts), results, tuple(settlements),
+            tuple(risks), tuple(closed), tuple(after_marks), after, regime,
+        )  # fmt: skip
