@@ -356,7 +356,7 @@ def dry_run(
         trace=Level(trace.value),
         initial_cash=cash,
     )
-    summary = run_dry_run(spec, resume=resume, progress=progress, echo=typer.echo)
+    summary = run_dry_run(spec, resume=resume, progress=progress)
     for line in summary.lines():
         typer.echo(line)
     typer.echo(f"report: v6 report {out}")

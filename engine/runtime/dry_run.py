@@ -20,6 +20,7 @@ from engine.execution.fill_models import FillModel, parse_fill_model
 from engine.execution.sim_broker import SimBroker
 from engine.feeds.history import HistoryFeed, HistorySpec
 from engine.market.bars import KIND_UNDERLYING
+from engine.market.calendar import xnys_sessions
 from engine.market.store import MarketStore
 from engine.portfolio.requirements import max_loss_per_unit, position_margin
 from engine.runtime.engine import Engine, EngineConfig
@@ -72,11 +73,7 @@ def entry_symbols(rs: RuleSet) -> tuple[str, ...]:
 
 def open_store(path: Path) -> MarketStore:
     store = MarketStore(path)
-    if not store.symbols():
-        raise DryRunError(
-            f"no market store at {path}: import one with `v6 import-history --out {path}`, "
-            "or use --synthetic SEED"
-        )
+    store.symbols()  # a missing store is reported here, with how to make one
     return store
 
 
@@ -96,11 +93,11 @@ def check_store(store: MarketStore, rs: RuleSet, start: dt.date, end: dt.date) -
         raise DryRunError(f"--from {start} is after --to {end}")
     sessions = store.sessions(None, None)
     first, last = sessions[0].astype(dt.date), sessions[-1].astype(dt.date)
-    if start > last or end < first or not store.sessions(start, end).size:
-        raise DryRunError(
-            f"no session of {start}..{end} in store {store.path}: it covers {first}..{last}"
-        )
-    if start < first or end > last:
+    wanted = xnys_sessions(start, end)  # weekends and holidays at either end are fine
+    if wanted.size == 0:
+        raise DryRunError(f"{start}..{end} holds no NYSE session")
+    lo, hi = wanted[0].astype(dt.date), wanted[-1].astype(dt.date)
+    if lo < first or hi > last:
         raise DryRunError(
             f"dates {start}..{end} go outside store {store.path}: it covers {first}..{last}"
         )
@@ -122,7 +119,6 @@ def run_header(spec: DryRunSpec, rs: RuleSet, engine: Engine) -> dict[str, Any]:
         else f"embedded synthetic market, seed {spec.synthetic} (written to {spec.out / 'market'})"
     )
     return {
-        "format": 1,
         "ruleset": {
             "name": rs.name,
             "hash": rs.hash,
@@ -172,7 +168,7 @@ def synthetic_store(spec: DryRunSpec, rs: RuleSet) -> tuple[MarketStore, tuple[s
 
     assert spec.synthetic is not None
     path = spec.out / "market"
-    if not MarketStore(path).symbols():
+    if not path.exists():  # on --resume the market of the first attempt is reused
         begin = spec.start - dt.timedelta(days=WARMUP_DAYS)
         write_synthetic_store(path, spec.synthetic, begin, spec.end)
     store = MarketStore(path)

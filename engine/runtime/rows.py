@@ -249,6 +249,10 @@ def _position_cols(h: HeldPosition) -> Row:
     }
 
 
+_MARK_COLUMNS = ("mark", "pnl_pct_of_credit", "max_loss", "dte", "days_held", "delta", "gamma",
+                 "vega", "theta")  # fmt: skip
+
+
 def position_rows(r: TickResult) -> list[Row]:
     stamp = _stamp(r)
     rows = [_open_row(stamp, m, r) for m in r.marks]
@@ -287,8 +291,10 @@ def _closed_row(stamp: Row, c: Closed) -> Row:
     return (
         stamp
         | _position_cols(c.held)
+        | dict.fromkeys(_MARK_COLUMNS)
         | {
             "status": "closed",
+            "pnl": c.realized_pnl,
             "high_water_pnl_pct": c.held.high_water_pnl_pct,
             "realized_pnl": c.realized_pnl,
             "close_reason": c.reason,

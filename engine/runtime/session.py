@@ -8,7 +8,7 @@ ends byte-identical to an uninterrupted one.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -85,41 +85,79 @@ def run_dry_run(
     resume: bool = False,
     progress: bool = True,
     console: Console | None = None,
-    echo: Callable[[str], None] = print,
 ) -> RunSummary:
-    prep = prepare(spec, resume=resume)
-    engine = build_engine(prep.ruleset, prep.fill, spec.costs, spec.initial_cash, spec.trace)
-    resume_after = None
-    if resume:
-        journal, header, resume_after = RunJournal.resume(spec.out)
-        if header.get("ruleset", {}).get("hash") != prep.ruleset.hash:
-            raise ValueError(
-                f"{spec.out} was run with rule set hash {header.get('ruleset', {}).get('hash')}, "
-                f"now {prep.ruleset.hash}: the rules changed, so it cannot be resumed"
-            )
-    else:
-        header = run_header(spec, prep.ruleset, engine)
-        journal = RunJournal.create(spec.out, header)
-    store, chains = prep.store, prep.chains
-    if spec.synthetic is not None:
-        store, chains = synthetic_store(spec, prep.ruleset)  # into RUN_DIR/market
-    feed = history_feed(store, chains, spec)
-    counter = _Counter()
-    runner = Runner(prep.ruleset.name, engine, journal, resume_after, counter)
-    stats = _replay_with_progress(feed, runner, len(feed), progress, console)
+    """One rule set, one run folder."""
+    return run_dry_runs([spec], resume=resume, progress=progress, console=console)[0]
+
+
+def run_dry_runs(
+    specs: Sequence[DryRunSpec],
+    *,
+    resume: bool = False,
+    progress: bool = True,
+    console: Console | None = None,
+) -> list[RunSummary]:
+    """Several rule sets on one market, each into its own run folder: every snapshot (and its
+    chains, the costly part) is built once and stepped by every engine. The specs must share
+    the market and the dates."""
+    first = specs[0]
+    if any((s.store, s.synthetic, s.start, s.end) != (first.store, first.synthetic,
+           first.start, first.end) for s in specs):  # fmt: skip
+        raise ValueError("runs sharing one replay need the same market and dates")
+    preps = [prepare(s, resume=resume) for s in specs]  # every check before any work
+    runners, journals, counters, headers = [], [], [], []
+    for spec, prep in zip(specs, preps, strict=True):
+        engine = build_engine(prep.ruleset, prep.fill, spec.costs, spec.initial_cash, spec.trace)
+        resume_after = None
+        if resume:
+            journal, header, resume_after = RunJournal.resume(spec.out)
+            _same_rules(spec, header, prep.ruleset.hash)
+        else:
+            header = run_header(spec, prep.ruleset, engine)
+            journal = RunJournal.create(spec.out, header)
+        counter = _Counter()
+        runners.append(Runner(prep.ruleset.name, engine, journal, resume_after, counter))
+        journals.append(journal)
+        counters.append(counter)
+        headers.append(header)
+    store, chains = preps[0].store, tuple(sorted({c for p in preps for c in p.chains}))
+    if first.synthetic is not None:
+        store, chains = synthetic_store(first, preps[0].ruleset)  # into RUN_DIR/market
+    feed = history_feed(store, chains, first)
+    stats = _replay_with_progress(feed, runners, len(feed), progress, console)
     status: Literal["complete", "partial"] = "partial" if stats.interrupted else "complete"
-    journal.close(status, {"elapsed_s": stats.total_seconds, "split_s": stats.seconds})
-    return RunSummary(
-        status, stats.ticks, stats.seconds, counter.net_liq, spec.initial_cash, counter.orders,
-        counter.trades, header,
-    )  # fmt: skip
+    out = []
+    for journal, counter, header in zip(journals, counters, headers, strict=True):
+        journal.close(status, {"elapsed_s": stats.total_seconds, "split_s": stats.seconds})
+        out.append(
+            RunSummary(
+                status,
+                stats.ticks,
+                stats.seconds,
+                counter.net_liq,
+                first.initial_cash,
+                counter.orders,
+                counter.trades,
+                header,
+            )
+        )
+    return out
+
+
+def _same_rules(spec: DryRunSpec, header: dict[str, Any], now: str) -> None:
+    before = header.get("ruleset", {}).get("hash")
+    if before != now:
+        raise ValueError(
+            f"{spec.out} was run with rule set hash {before}, now {now}: the rules changed, "
+            "so it cannot be resumed (start a new run)"
+        )
 
 
 def _replay_with_progress(
-    feed: Any, runner: Runner, total: int, show: bool, console: Console | None
+    feed: Any, runners: list[Runner], total: int, show: bool, console: Console | None
 ) -> ReplayStats:
     if not show:
-        return replay(feed, [runner])
+        return replay(feed, runners)
     columns = (
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -128,7 +166,8 @@ def _replay_with_progress(
         TimeRemainingColumn(),
     )
     with Progress(*columns, console=console or Console(stderr=True), transient=False) as bar:
-        task = bar.add_task(runner.name, total=total, rate="–")
+        name = " + ".join(r.name for r in runners)
+        task = bar.add_task(name, total=total, rate="–")
 
         def tick(stats: ReplayStats) -> None:
             if stats.ticks % 20 == 0 or stats.ticks == total:
@@ -136,6 +175,6 @@ def _replay_with_progress(
                 rate = f"{stats.ticks / elapsed:,.0f}" if elapsed > 0 else "–"
                 bar.update(task, completed=stats.ticks, rate=rate)
 
-        stats = replay(feed, [runner], tick)
+        stats = replay(feed, runners, tick)
         bar.update(task, completed=stats.ticks)
     return stats
