@@ -230,16 +230,25 @@ def explain(
 
 @app.command()
 @_user_errors
+@_data_errors
 def demo(
-    out: Annotated[Path, typer.Option(help="where the demo writes its market store")] = Path(
+    out: Annotated[Path, typer.Option(help="the folder the demo writes (its own)")] = Path(
         "v6-demo"
     ),
+    store: Annotated[
+        Path | None,
+        typer.Option(help="a market store of real history (default: the synthetic market)"),
+    ] = None,
+    start: Annotated[str, typer.Option("--from", help="first session")] = "2007-01-01",
+    end: Annotated[str, typer.Option("--to", help="last session")] = "2019-12-31",
+    progress: Annotated[bool, typer.Option(help="show the progress bar")] = True,
 ) -> None:
-    """The end-to-end tour: check and test the shipped rule sets, then run them on the
-    embedded synthetic market (no data needed) and compare their decisions."""
+    """The end-to-end tour: check and test the shipped rule sets, dry-run V6 and the V5
+    baseline on the embedded synthetic market (or real history with --store) and compare."""
     from engine.demo import run
 
-    raise typer.Exit(1 if run(typer.echo, out) else 0)
+    failures = run(typer.echo, out, store, _date(start, "--from"), _date(end, "--to"), progress)
+    raise typer.Exit(1 if failures else 0)
 
 
 @app.command("import-history")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -12,23 +11,27 @@ from engine.dsl.ruletests import run_tests
 from engine.dsl.runtime import evaluate
 from engine.dsl.trace import Level
 from engine.paths import ROOT
-from engine.state.snapshot import PortfolioState, Snapshot
+from engine.state.snapshot import Snapshot
 
 EXAMPLES = ("spy_calm.json", "spy_ic_open.json", "spy_stressed.json")
 
 
 DEMO_START, DEMO_END = date(2007, 1, 1), date(2019, 12, 31)
-# Portfolio limits read the account; with none known they breach (fail closed), so the tour
-# gives the feed's snapshots a flat account.
-FLAT = PortfolioState(
-    net_liq=100_000.0, cash=100_000.0, peak_net_liq=100_000.0, day_pnl=0.0, day_pnl_pct=0.0,
-    drawdown_pct=0.0, bw_delta_spy=0.0, delta=0.0, gamma=0.0, vega=0.0, theta=0.0,
-    buying_power_used=0.0, buying_power_available=100_000.0, margin_used_pct=0.0,
-)  # fmt: skip
 
 
-def run(echo: Callable[[str], None], out: Path) -> int:
-    """Returns the number of failures (0 on success). Writes the synthetic store under out."""
+RULESETS = ("v6", "v5-baseline")
+
+
+def run(
+    echo: Callable[[str], None],
+    out: Path,
+    store: Path | None = None,
+    start: date = DEMO_START,
+    end: date = DEMO_END,
+    progress: bool = True,
+) -> int:
+    """Returns the number of failures (0 on success). Writes everything under `out`."""
+    prepare_out(out)
     from engine.state.snapshot_io import load_snapshot
 
     sets: list[RuleSet] = []
@@ -61,10 +64,13 @@ def run(echo: Callable[[str], None], out: Path) -> int:
             f"position{'s' * (len(snap.positions) != 1)})"
         )
         _decide(echo, sets, snap)
-    synthetic_market(echo, sets, out / "market")
+    runs = dry_runs(echo, out, store, start, end, progress)
+    compare(echo, runs)
     echo(
-        "\nNext: `v6 explain --rules v6 --snapshot tests/snapshots/spy_stressed.json` shows every "
-        "condition and its values; `v6 import-history --out STORE` imports real history."
+        f"\nNext: `v6 diff --ruleset v5-baseline --ruleset v6 --store {out / 'market'} --from "
+        f"{end.year}-01-01 --to {end}` lists where the two decide differently; `v6 explain` "
+        "shows any rule's conditions and values; `v6 import-history --out STORE` imports real "
+        "history for `v6 demo --store STORE`."
     )
     return failures
 
@@ -81,29 +87,62 @@ def _decide(echo: Callable[[str], None], sets: list[RuleSet], snap: Snapshot) ->
             echo(f"        → {d.describe()}")
 
 
-def synthetic_market(echo: Callable[[str], None], sets: list[RuleSet], store_path: Path) -> None:
-    """Step 4: the embedded synthetic market, and both rule sets on its calmest and worst day."""
-    import numpy as np
+MARKER = ".v6-demo"  # the demo clears only folders it made itself
 
-    from engine.feeds.history import HistoryFeed
+
+def prepare_out(out: Path) -> None:
+    """A fresh demo folder: the demo's own previous output is replaced, anything else kept."""
+    import shutil
+
+    if out.exists() and any(out.iterdir()):
+        if not (out / MARKER).exists():
+            raise ValueError(
+                f"{out} exists, is not empty and was not made by `v6 demo`: give another --out"
+            )
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MARKER).write_text("written by v6 demo; removed and rewritten on every run\n")
+
+
+def dry_runs(
+    echo: Callable[[str], None],
+    out: Path,
+    store: Path | None,
+    start: date,
+    end: date,
+    progress: bool,
+) -> list[Path]:
+    """Step 4: both rule sets replayed on one market, each into its own run folder."""
     from engine.market.generator import DEMO_SEED, write_synthetic_store
-    from engine.market.store import MarketStore
+    from engine.runtime.dry_run import DryRunSpec, synthetic_begin
+    from engine.runtime.session import run_dry_runs
 
-    echo(f"\n4. The embedded synthetic market (seed {DEMO_SEED}, {DEMO_START}..{DEMO_END})")
-    table = write_synthetic_store(store_path, DEMO_SEED, DEMO_START, DEMO_END)
-    echo(f"   ✔ {table.num_rows:,} daily bars of 11 symbols in the Delta store {store_path}")
-    feed = HistoryFeed(MarketStore(store_path), DEMO_START, DEMO_END)
-    vix = feed.closes["VIX"][feed.first :]
-    days = {"calmest": int(np.nanargmin(vix)), "most stressed": int(np.nanargmax(vix))}
-    echo(f"   A flat ${FLAT.net_liq:,.0f} account, no positions yet (the dry run keeps the book)")
-    for label, i in days.items():
-        snap = feed.snapshot_at(feed.first + i)
-        assert snap is not None  # the day was chosen by its VIX close
-        snap = replace(snap, portfolio=FLAT)
-        spy = snap.underlyings["SPY"]
+    if store is None:
+        store = out / "market"
+        table = write_synthetic_store(store, DEMO_SEED, synthetic_begin(start), end)
         echo(
-            f"\n   {label} day {snap.time:%Y-%m-%d}: SPY {spy.price:.2f}, VIX {snap.market.vix:.2f}"
-            f" (VIX3M {snap.market.vix3m:.2f}), synthetic SPY chain of {len(snap.chains['SPY'])}"
-            f" contracts, ATM IV {spy.atm_iv:.1%}, IV rank {spy.iv_rank:.0%}"
+            f"\n4. Dry run on the embedded synthetic market (seed {DEMO_SEED}, {start}..{end}; "
+            f"{table.num_rows:,} daily bars in {store})"
         )
-        _decide(echo, sets, snap)
+    else:
+        echo(f"\n4. Dry run on the market store {store} ({start}..{end})")
+    runs = [out / "runs" / name for name in RULESETS]
+    specs = [
+        DryRunSpec(name, start, end, run, store=store)
+        for name, run in zip(RULESETS, runs, strict=True)
+    ]
+    summaries = run_dry_runs(specs, progress=progress)
+    for name, summary in zip(RULESETS, summaries, strict=True):
+        echo(f"   {name}:")
+        for line in summary.lines():
+            echo(f"     {line}")
+    return runs
+
+
+def compare(echo: Callable[[str], None], runs: list[Path]) -> None:
+    """Step 5: the reports, side by side."""
+    from engine.report.command import run_report
+
+    echo(f"\n5. V6 against the V5 baseline (reports in {runs[0]}/report and {runs[1]}/report)")
+    run_report(runs[1], echo=lambda _: None)  # the baseline's own report files, not printed
+    run_report(runs[0], vs=runs[1], echo=echo)

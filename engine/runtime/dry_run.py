@@ -27,7 +27,6 @@ from engine.runtime.engine import Engine, EngineConfig
 
 REQUIRED_INDICES = ("VIX",)  # synthetic chains are priced off the VIX family
 BENCHMARK = "SPY"  # beta-weighted delta and the regime policies read SPY
-WARMUP_DAYS = 400  # calendar days a synthetic market starts before the run, for IV rank
 
 
 class DryRunError(ValueError):
@@ -126,6 +125,7 @@ def run_header(spec: DryRunSpec, rs: RuleSet, engine: Engine) -> dict[str, Any]:
             "files": [str(p) for p in rs.manifest.files],
         },
         "market": market,
+        "feed": market,
         "from": spec.start.isoformat(),
         "to": spec.end.isoformat(),
         "initial_cash": spec.initial_cash,
@@ -162,6 +162,13 @@ def prepare(spec: DryRunSpec, *, resume: bool = False) -> Prepared:
     return Prepared(spec, rs, fill, store, chains)
 
 
+def synthetic_begin(start: dt.date) -> dt.date:
+    """Where a synthetic market for a run from `start` begins: January of the year before,
+    a year of warm-up for IV rank and beta. The generated path depends on its first day, so
+    `v6 dry-run --synthetic S` and `v6 demo` agree only because both start it here."""
+    return dt.date(start.year - 1, 1, 1)
+
+
 def synthetic_store(spec: DryRunSpec, rs: RuleSet) -> tuple[MarketStore, tuple[str, ...]]:
     """The embedded synthetic market for the run, written into RUN_DIR/market."""
     from engine.market.generator import write_synthetic_store
@@ -169,8 +176,7 @@ def synthetic_store(spec: DryRunSpec, rs: RuleSet) -> tuple[MarketStore, tuple[s
     assert spec.synthetic is not None
     path = spec.out / "market"
     if not path.exists():  # on --resume the market of the first attempt is reused
-        begin = spec.start - dt.timedelta(days=WARMUP_DAYS)
-        write_synthetic_store(path, spec.synthetic, begin, spec.end)
+        write_synthetic_store(path, spec.synthetic, synthetic_begin(spec.start), spec.end)
     store = MarketStore(path)
     return store, check_store(store, rs, spec.start, spec.end)
 
