@@ -75,7 +75,7 @@ def _quoted_mid(chain: Chain, i: int) -> float | None:
     return None
 
 
-def _model_mark(c: Contract, chain: Chain | None, spot: float, time: datetime, q: float) -> Mark:
+def model_mark(c: Contract, chain: Chain | None, spot: float, time: datetime, q: float) -> Mark:
     assert c.expiry is not None and c.strike is not None
     intrinsic = max(0.0, (spot - c.strike) if c.is_call else (c.strike - spot))
     days = (c.expiry - time.date()).days + (16 - time.hour) / 24.0
@@ -144,7 +144,7 @@ def mark_contracts(snap: Snapshot, contracts: Sequence[Contract]) -> list[Mark |
                     "chain",
                 )
             elif spot is not None:
-                out[i] = _model_mark(contracts[i], chain, spot, snap.time, q)
+                out[i] = model_mark(contracts[i], chain, spot, snap.time, q)
     return out
 
 

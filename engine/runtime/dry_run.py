@@ -22,6 +22,7 @@ from engine.feeds.history import HistoryFeed, HistorySpec
 from engine.market.bars import KIND_UNDERLYING
 from engine.market.calendar import xnys_sessions
 from engine.market.store import MarketStore
+from engine.portfolio.off_chain import off_chain_quote
 from engine.portfolio.requirements import max_loss_per_unit, position_margin
 from engine.runtime.engine import Engine, EngineConfig
 
@@ -106,7 +107,7 @@ def check_store(store: MarketStore, rs: RuleSet, start: dt.date, end: dt.date) -
 def build_engine(
     rs: RuleSet, fill: FillModel, costs: Costs, initial_cash: float, trace: Level
 ) -> Engine:
-    broker = SimBroker(fill, costs, initial_cash)
+    broker = SimBroker(fill, costs, initial_cash, unlisted=off_chain_quote)
     config = EngineConfig(initial_cash=initial_cash, trace=trace)
     return Engine(rs, broker, position_margin, max_loss_per_unit, config)
 
@@ -132,6 +133,8 @@ def run_header(spec: DryRunSpec, rs: RuleSet, engine: Engine) -> dict[str, Any]:
         "fill_model": engine.broker.describe().get("fill_model"),
         "costs": engine.broker.describe().get("costs"),
         "sizing": engine.config.sizing.describe(),
+        "off_chain_quotes": "options outside the synthetic chain's strike window: model value "
+        "at the nearest listed strike's IV, spread 10% of value (min $0.05)",
         "trace_level": spec.trace.value,
     }
 
