@@ -380,11 +380,20 @@ def report(
     run_dir: Annotated[Path, typer.Argument(help="a run folder written by v6 dry-run")],
     vs: Annotated[Path | None, typer.Option(help="a second run folder to compare with")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the metrics as JSON")] = False,
+    split: Annotated[
+        str | None,
+        typer.Option(help="also report before/from this date (in-sample, out-of-sample)"),
+    ] = None,
+    risk_free: Annotated[float, typer.Option(help="annual risk-free rate, a fraction")] = 0.0,
 ) -> None:
     """Metrics, breakdowns by regime and year, and equity/drawdown charts of a run."""
     from engine.report.command import run_report
 
-    run_report(run_dir, vs=vs, as_json=as_json, echo=typer.echo)
+    split_at = _date(split, "--split") if split else None
+    run_report(
+        run_dir, vs=vs, as_json=as_json, echo=typer.echo, risk_free_rate=risk_free,
+        split_at=split_at,
+    )  # fmt: skip
 
 
 @app.command()

@@ -50,6 +50,9 @@ DEFAULT_FLUSH_TICKS = 250
 DEFAULT_FLUSH_ROWS = 100_000  # rows waiting (all tables) that trigger a flush: bounds memory
 JOURNAL_KEYS = ("format", "status", "ticks_done", "last_tick", "checkpoint_tick")
 ALL_TABLES = tuple(TABLES)
+# Every append re-reads the Delta log since its last checkpoint, so without checkpoints the
+# n-th flush costs O(n): 3 ms for the first, 18 ms for the 60th. Every 10 commits keeps it flat.
+DELTA_CONFIG = {"delta.checkpointInterval": "10"}
 
 Part: TypeAlias = pa.Table | list[dict[str, Any]]  # checked rows, as added
 
@@ -70,6 +73,12 @@ def _write_atomic(path: Path, text: str) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+
+
+def _create_table(path: Path, schema: pa.Schema) -> None:
+    DeltaTable.create(
+        str(path), schema, partition_by=list(PARTITION_BY), configuration=DELTA_CONFIG
+    )
 
 
 def _utc(time: datetime, what: str) -> datetime:
@@ -157,7 +166,7 @@ class RunJournal:
         run_dir.mkdir(parents=True, exist_ok=True)
         for name, schema in TABLES.items():
             # Empty tables from the start: a run without fills still has a readable `fills`.
-            DeltaTable.create(str(run_dir / name), schema, partition_by=list(PARTITION_BY))
+            _create_table(run_dir / name, schema)
         journal = cls(run_dir, info, flush_ticks=flush_ticks, flush_rows=flush_rows)
         journal._write_info(info)
         return journal
@@ -189,7 +198,7 @@ class RunJournal:
         for name, schema in TABLES.items():
             path = run_dir / name
             if not DeltaTable.is_deltatable(str(path)):
-                DeltaTable.create(str(path), schema, partition_by=list(PARTITION_BY))
+                _create_table(path, schema)
                 continue
             table = DeltaTable(str(path))
             # No checkpoint yet: whatever a cut-short first flush wrote goes.
