@@ -458,6 +458,16 @@ def bench_market(
     typer.echo(report(run(quick=quick)))
 
 
+@bench_app.command("dryrun")
+def bench_dryrun(
+    quick: Annotated[bool, typer.Option(help="one year daily, five sessions intraday")] = False,
+) -> None:
+    """The dry-run loop: 13 years daily and 63 sessions of minute ticks, split by stage."""
+    from engine.bench.dryrun import main
+
+    typer.echo(main(quick=quick))
+
+
 @app.command()
 @_data_errors
 def compact(
