@@ -30,6 +30,10 @@ def test_help_everywhere() -> None:
         ["demo"],
         ["bench", "dsl"],
         ["bench", "market"],
+        ["bench", "dryrun"],
+        ["dry-run"],
+        ["report"],
+        ["diff"],
         ["import-history"],
         ["synth-chain"],
         ["compact"],
@@ -165,12 +169,29 @@ def test_rule_tests_command() -> None:
 
 
 def test_demo(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["demo", "--out", str(tmp_path / "demo")])
+    out = tmp_path / "demo"
+    args = ["demo", "--out", str(out), "--from", "2019-01-01", "--to", "2019-06-30",
+            "--no-progress"]  # fmt: skip
+    result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "spy_stressed.json" in result.output and "daily_loss [breaker] halt" in result.output
     assert "embedded synthetic market (seed 6" in result.output
-    assert (tmp_path / "demo" / "market" / "daily_bars" / "_delta_log").is_dir()
-    assert "most stressed day" in result.output and "synthetic SPY chain of" in result.output
+    assert (out / "market" / "daily_bars" / "_delta_log").is_dir()
+    assert "Metrics, side by side" in result.output and "A: v6" in result.output
+    assert "B: v5-baseline" in result.output and "mid − 25% of the spread" in result.output
+    for name in ("v6", "v5-baseline"):
+        run = out / "runs" / name
+        assert json.loads((run / "run.json").read_text())["status"] == "complete"
+        assert (run / "report" / "equity.png").stat().st_size > 10_000
+        assert len((run / "equity.csv").read_text().splitlines()) == 1 + 124  # 124 sessions
+    again = runner.invoke(app, args)  # the demo replaces its own folder
+    assert again.exit_code == 0, again.output
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep")
+    refused = runner.invoke(app, ["demo", "--out", str(foreign), "--no-progress"])
+    assert refused.exit_code == 1 and "not made by `v6 demo`" in refused.output
+    assert (foreign / "notes.txt").read_text() == "keep"
 
 
 def test_compact_command(tmp_path: Path) -> None:

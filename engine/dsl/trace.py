@@ -84,14 +84,17 @@ class Decision(NamedTuple):
     def location(self) -> str:
         return self.info.location
 
-    def describe(self) -> str:
+    def action(self) -> str:
+        """The action with its arguments: `open iron_condor(short_delta=0.16, …)`."""
         args = ", ".join(
             f"{k}={fmt_value(v, u)}"
             for (k, v), u in zip(self.args, self.info.arg_units, strict=False)
         )
-        what = f"{self.verb}{' ' + self.target if self.target else ''}{f'({args})' if args else ''}"
+        return f"{self.verb}{' ' + self.target if self.target else ''}{f'({args})' if args else ''}"
+
+    def describe(self) -> str:
         subject = self.position_id or self.symbol or "portfolio"
-        return f"{self.rule_id} [{self.phase}] {what} on {subject}"
+        return f"{self.rule_id} [{self.phase}] {self.action()} on {subject}"
 
     def to_dict(self) -> dict[str, Any]:
         return {

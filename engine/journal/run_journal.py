@@ -1,22 +1,17 @@
 """RunJournal: the only writer of a dry run's directory (run.json, equity.csv, five Delta tables).
 
-A run directory holds `run.json` (the run's header and progress), `equity.csv` (`date,equity`,
-one row per New York trading day: the day's last net liquidation value) and the Delta tables
-of engine.journal.run_tables at `<run dir>/<table>/`.
+Rows are validated when added, held until their tick ends, and every `flush_ticks` ticks (or
+sooner, at a tick boundary, once `flush_rows` rows wait) all five tables are flushed; then
+run.json records that tick as `checkpoint_tick`. The tables so hold whole ticks up to the
+checkpoint, plus perhaps rows of a flush cut short, which `resume` deletes. Hence:
 
-Rows are validated when they are added (`add`, `end_tick`), held until their tick ends, then
-buffered; every `flush_ticks` ticks (or sooner, at a tick boundary, once `flush_rows` rows wait)
-all five tables are flushed and run.json records that tick as `checkpoint_tick`. So the
-tables only ever hold whole ticks, up to a checkpoint, plus possibly rows of a flush that was
-cut short. Interruption safety follows:
+- Ctrl-C between ticks loses nothing: `close("partial")` flushes every ended tick (rows of
+  the tick in progress are dropped; a resumed run redoes that tick).
+- Ctrl-C or SIGKILL during a flush leaves each table at its previous or its new version (a
+  Delta commit is atomic) and run.json at the previous checkpoint, from which `resume`
+  continues. run.json and equity.csv are replaced atomically (temporary file, os.replace).
 
-- Ctrl-C between ticks loses nothing: `close("partial")` flushes every ended tick and marks
-  the run partial; rows added for the tick in progress are dropped (that tick is redone).
-- Ctrl-C (or SIGKILL) during a flush leaves each table at its previous or its new Delta
-  version (a commit is atomic) and run.json pointing at the previous checkpoint: `resume`
-  deletes every row after that checkpoint from every table, so the tables agree again, and
-  the loop replays the ticks after it. run.json and equity.csv are replaced atomically (a
-  temporary file, then os.replace), never half-written.
+docs/journal/tables.md describes the directory and every column.
 """
 
 from __future__ import annotations
@@ -76,9 +71,7 @@ def _write_atomic(path: Path, text: str) -> None:
 
 
 def _create_table(path: Path, schema: pa.Schema) -> None:
-    DeltaTable.create(
-        str(path), schema, partition_by=list(PARTITION_BY), configuration=DELTA_CONFIG
-    )
+    DeltaTable.create(str(path), schema, partition_by=[*PARTITION_BY], configuration=DELTA_CONFIG)
 
 
 def _utc(time: datetime, what: str) -> datetime:
@@ -197,12 +190,11 @@ class RunJournal:
         checkpoint = _parse_time(info.get("checkpoint_tick"))
         for name, schema in TABLES.items():
             path = run_dir / name
+            after = None if checkpoint is None else f"time > '{checkpoint.isoformat()}'"
             if not DeltaTable.is_deltatable(str(path)):
                 _create_table(path, schema)
-                continue
-            table = DeltaTable(str(path))
-            # No checkpoint yet: whatever a cut-short first flush wrote goes.
-            table.delete(None if checkpoint is None else f"time > '{checkpoint.isoformat()}'")
+            else:  # with no checkpoint yet, whatever a cut-short first flush wrote goes
+                DeltaTable(str(path)).delete(after)
         equity = read_delta(run_dir / "equity", ["time", "date", "net_liq"]).sort_by("time")
         info |= {"status": "running", "ticks_done": equity.num_rows}
         journal = cls(run_dir, info, flush_ticks=flush_ticks, flush_rows=flush_rows)
@@ -318,10 +310,8 @@ class RunJournal:
             return str(self._info["status"])
         pending = sum(count for held in self._pending.values() for _, count, _ in held)
         if status == "complete" and pending:
-            raise TickError(
-                f"{pending} rows were added after the last end_tick; end the tick "
-                "or close the run as partial"
-            )
+            message = f"{pending} rows were added after the last end_tick"
+            raise TickError(f"{message}; end the tick or close the run as partial")
         if self._failed:
             status = "partial"
         else:

@@ -72,7 +72,7 @@ def _actions(r: TickResult) -> dict[Key, str]:
         if d.kind == "regime":
             continue
         key = (d.rule_id, d.position_id or d.symbol or "portfolio")
-        out.setdefault(key, []).append(d.describe())
+        out.setdefault(key, []).append(d.action())
     return {k: "; ".join(v) for k, v in out.items()}
 
 

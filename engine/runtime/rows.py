@@ -105,7 +105,7 @@ def decision_rows(r: TickResult) -> list[Row]:
                 "subject": t.subject,
                 "status": t.status,
                 "fired": t.status == "fired",
-                "action": "; ".join(d.describe() for d in mine) or None,
+                "action": "; ".join(d.action() for d in mine) or None,
                 "reason": next((d.reason for d in mine if d.reason), None) or t.note,
                 "location": t.location,
                 "failed_condition": failed,

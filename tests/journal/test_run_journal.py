@@ -350,3 +350,34 @@ def test_utc_ticks_are_accepted(tmp_path: Path) -> None:
     journal.end_tick(t, equity_row(0))
     journal.close()
     assert read_table(tmp_path / "run", "orders").column("date").to_pylist() == [date(2024, 6, 3)]
+
+
+def test_after_a_failed_flush_the_journal_only_closes_as_partial(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = tmp_path / "run"
+    journal = RunJournal.create(run, HEADER, flush_ticks=2)
+    run_ticks(journal, range(2))
+
+    def disk_full(self: Any) -> None:
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(type(journal._appenders["orders"]), "flush", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        run_ticks(journal, range(2, 4))
+    with pytest.raises(ValueError, match=r"a flush of .* failed: close it, then resume the run"):
+        journal.add("orders", [full_row("orders", tick(4))])
+    assert journal.close("complete") == "partial"
+    assert datetime.fromisoformat(info(run)["checkpoint_tick"]) == tick(1)
+
+
+def test_tables_checkpoint_their_log_every_ten_commits(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    journal = RunJournal.create(run, HEADER, flush_ticks=1)
+    run_ticks(journal, range(11))  # versions 1-11, after the empty table's version 0
+    journal.close()
+    log = run / "equity" / "_delta_log"
+    assert [p.name for p in log.glob("*.checkpoint.parquet")] == [
+        "00000000000000000009.checkpoint.parquet"  # the 10th commit
+    ]
+    assert read_table(run, "equity").num_rows == 11

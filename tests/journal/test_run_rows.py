@@ -133,3 +133,9 @@ def test_rows_table_joins_dict_and_arrow_parts_in_order() -> None:
     assert table.schema == TABLES["decisions"]
     assert table.column("rule_id").to_pylist() == [f"rule_id-{i}" for i in range(4)]
     assert rows_table("decisions", []).num_rows == 0
+
+
+def test_date_without_year_is_refused() -> None:
+    row = full_row("equity", T) | {"date": date(2024, 1, 2)}
+    with pytest.raises(SchemaMismatchError, match="equity: column 'year': expected int16"):
+        check_rows("equity", [row])
