@@ -7,13 +7,13 @@ runs give byte-identical tables.
 
 from __future__ import annotations
 
-import json
 import math
 from collections import defaultdict
 from typing import Any
 
 from engine.dsl.trace import Decision, RuleTrace
 from engine.execution.orders import Contract, Fill, Order, Settlement
+from engine.journal.run_tables import json_text
 from engine.portfolio.book import Closed, HeldPosition, PositionMark
 from engine.runtime.engine import TickResult
 from engine.state.snapshot import EXCHANGE_TZ
@@ -34,10 +34,6 @@ def _plain(v: Any) -> Any:
     return v if v is None or isinstance(v, bool | int | str) else str(v)
 
 
-def _dumps(obj: Any) -> str:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
-
-
 def _trace_json(t: RuleTrace) -> str | None:
     if not t.conditions and not t.lets:
         return None
@@ -54,7 +50,7 @@ def _trace_json(t: RuleTrace) -> str | None:
         for c in t.conditions
     ]
     lets = [{"text": o.text, "value": _plain(o.value), "unit": o.unit} for o in t.lets]
-    return _dumps({"conditions": conds, "lets": lets} if lets else {"conditions": conds})
+    return json_text({"conditions": conds, "lets": lets} if lets else {"conditions": conds})
 
 
 def _outcomes(r: TickResult) -> dict[int, str]:
@@ -117,7 +113,7 @@ def decision_rows(r: TickResult) -> list[Row]:
 
 
 def _legs_json(legs: Any) -> str:
-    return _dumps(
+    return json_text(
         [{"contract": leg.contract.key, "ratio": leg.ratio, "role": leg.role} for leg in legs]
     )
 
@@ -235,7 +231,7 @@ def _position_cols(h: HeldPosition) -> Row:
         "entry_regime": h.entry_regime,
         "entry_iv": h.entry_iv,
         "adjustments": h.adjustments,
-        "legs": _dumps(
+        "legs": json_text(
             [
                 {
                     "contract": hl.contract.key,
