@@ -7,11 +7,13 @@ run both are fed the same fills and must agree to the cent (a test checks it).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from engine.execution.margin import MarginLeg, max_loss_usd
 from engine.execution.orders import Contract, Fill, Order, Settlement
 from engine.portfolio.marks import Mark, mark_contracts
 from engine.state.snapshot import Leg, Position, Snapshot
@@ -66,6 +68,7 @@ class PositionMark:
     theta: float  # USD per calendar day
     legs: tuple[tuple[HeldLeg, Mark | None], ...]
     model_marks: int  # legs not priced from a quote
+    max_loss: float | None  # USD from here to expiry, options only; None when unbounded
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,14 +229,34 @@ def _value(h: HeldPosition, legs: tuple[tuple[HeldLeg, Mark | None], ...]) -> Po
     pnl = h.cash_flow + value
     basis = h.entry_credit * 100.0 * h.quantity
     pct = pnl / basis if basis > 0 and not h.is_hedge else None
-    return PositionMark(h, value, pnl, per_share_close, pct, delta, gamma, vega, theta, legs, model)
+    return PositionMark(
+        h, value, pnl, per_share_close, pct, delta, gamma, vega, theta, legs, model,
+        _max_loss(h, legs),
+    )  # fmt: skip
+
+
+def _max_loss(h: HeldPosition, legs: tuple[tuple[HeldLeg, Mark | None], ...]) -> float | None:
+    if h.is_hedge:
+        return None
+    loss = max_loss_usd(
+        [MarginLeg(hl.contract, hl.per_unit * h.quantity, m.mid if m else 0.0) for hl, m in legs]
+    )
+    return loss if math.isfinite(loss) else None
+
+
+def days_to_expiry(h: HeldPosition, time: datetime) -> float | None:
+    """Calendar days to the position's nearest leg expiry; None for shares and futures."""
+    expiries = [hl.contract.expiry for hl in h.legs if hl.contract.expiry is not None]
+    return float(min((e - time.date()).days for e in expiries)) if expiries else None
+
+
+def days_held(h: HeldPosition, time: datetime) -> float:
+    return (time - h.opened_at).total_seconds() / 86_400.0
 
 
 def to_position(m: PositionMark, time: datetime) -> Position:
     """The rules' view of a position (engine.state.snapshot.Position)."""
     h = m.held
-    expiries = [hl.contract.expiry for hl in h.legs if hl.contract.expiry is not None]
-    dte = min((e - time.date()).days for e in expiries) if expiries else None
     legs = tuple(
         Leg(
             role=hl.role,
@@ -261,11 +284,11 @@ def to_position(m: PositionMark, time: datetime) -> Position:
         pnl=m.pnl,
         pnl_pct_of_credit=m.pnl_pct_of_credit,
         high_water_pnl_pct=h.high_water_pnl_pct,
-        max_loss=None,
+        max_loss=m.max_loss,
         entry_regime=h.entry_regime,
         entry_iv=h.entry_iv,
-        days_held=(time - h.opened_at).total_seconds() / 86_400.0,
-        dte=float(dte) if dte is not None else None,
+        days_held=days_held(h, time),
+        dte=days_to_expiry(h, time),
         delta=m.delta,
         gamma=m.gamma,
         vega=m.vega,

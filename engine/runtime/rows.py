@@ -14,7 +14,7 @@ from typing import Any
 from engine.dsl.trace import Decision, RuleTrace
 from engine.execution.orders import Contract, Fill, Order, Settlement
 from engine.journal.run_tables import json_text
-from engine.portfolio.book import Closed, HeldPosition, PositionMark
+from engine.portfolio.book import Closed, HeldPosition, PositionMark, days_held, days_to_expiry
 from engine.runtime.engine import TickResult
 from engine.state.snapshot import EXCHANGE_TZ
 
@@ -258,8 +258,6 @@ def position_rows(r: TickResult) -> list[Row]:
 
 def _open_row(stamp: Row, m: PositionMark, r: TickResult) -> Row:
     h = m.held
-    expiries = [hl.contract.expiry for hl in h.legs if hl.contract.expiry is not None]
-    dte = min((e - r.time.date()).days for e in expiries) if expiries else None
     return (
         stamp
         | _position_cols(h)
@@ -269,9 +267,9 @@ def _open_row(stamp: Row, m: PositionMark, r: TickResult) -> Row:
             "pnl": m.pnl,
             "pnl_pct_of_credit": m.pnl_pct_of_credit,
             "high_water_pnl_pct": h.high_water_pnl_pct,
-            "max_loss": None,
-            "dte": float(dte) if dte is not None else None,
-            "days_held": (r.time - h.opened_at).total_seconds() / 86_400.0,
+            "max_loss": m.max_loss,
+            "dte": days_to_expiry(h, r.time),
+            "days_held": days_held(h, r.time),
             "delta": m.delta,
             "gamma": m.gamma,
             "vega": m.vega,
