@@ -102,7 +102,7 @@ def test_explain_shows_values_for_fired_and_unfired_rules() -> None:
     assert "✔ dte_exit [exit] on IC-SPY-20240520: fired" in out
     assert "position.dte = 21d,  dte_exit = 21d" in out
     assert "✘ trailing_stop [exit] on IC-SPY-20240520: not fired" in out
-    assert "position.giveback_pct >= trail_giveback ← first failing" in out
+    assert "position.high_water_pnl_pct >= trail_start ← first failing" in out
 
 
 def test_explain_single_rule_and_json() -> None:

@@ -349,7 +349,7 @@ def test_missing_data_is_unknown_never_an_error(monkeypatch: pytest.MonkeyPatch,
     snap = make_snap(underlyings={"SPY": {}}, positions=[{"id": "P1"}])  # no data at all
     decisions, trace = evaluate(rs, snap, Level.FULL)
     assert [(d.rule_id, d.verb) for d in decisions] == [  # unverifiable limits act
-        ("buying_power", "block_entries"), ("bw_delta", "block_entries"), ("bw_delta", "hedge"),
+        ("buying_power", "block_entries"), ("bw_delta", "block_entries"),
         ("vega_cap", "block_entries"), ("vega_cap", "alert")]
     assert trace is not None and all(r.note is None for r in trace.rules)
     assert {r.rule_id: r.status for r in trace.rules
