@@ -198,3 +198,20 @@ def test_ctrl_c_marks_the_run_partial_and_resume_completes_it_identically(
 def test_resume_of_a_complete_run_is_refused(run_dir: Path, store: Path) -> None:
     code, output = dry_run(store, run_dir, "--resume")
     assert code == 1 and "already complete" in output
+
+
+def test_synthetic_market_after_2019(tmp_path: Path) -> None:
+    """--synthetic writes the market into the run folder; dates after the shared data's 2019
+    work like any others (daily SPY expiries, the 2024 listing rules)."""
+    out = tmp_path / "run"
+    res = runner.invoke(
+        app, ["dry-run", "--ruleset", "v5-baseline", "--synthetic", "11", "--from", "2024-01-02",
+              "--to", "2024-02-29", "--out", str(out), "--no-progress"],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "complete: 41 ticks" in res.output and f"report: v6 report {out}" in res.output
+    assert (out / "market" / "daily_bars").is_dir()
+    info = json.loads((out / "run.json").read_text())
+    assert info["market"].startswith("embedded synthetic market, seed 11")
+    opened = read_table(out, "orders").to_pandas()
+    assert (opened.status == "filled").any()
