@@ -111,6 +111,8 @@ def describe_fill_model(fill: Mapping[str, Any] | None) -> str:
     """'mid_minus (fraction 0.25, partial fills on)' from run.json's fill_model."""
     if not fill:
         return "fill model not stated"
+    if isinstance(fill.get("label"), str):  # SimBroker states its model in words
+        return str(fill["label"])
     extra = [f"{k} {v}" for k, v in fill.items() if k not in ("name", "partial")]
     if "partial" in fill:
         extra.append(f"partial fills {'on' if fill['partial'] else 'off'}")
@@ -121,6 +123,8 @@ def describe_costs(costs: Mapping[str, Any] | None) -> str:
     """'$0.65/contract, min $1/order, fees $0.02/contract, $0.005/share, $2.25/future'."""
     if not costs:
         return "costs not stated"
+    if isinstance(costs.get("label"), str):
+        return str(costs["label"])
     known = {
         "per_contract": "{}/contract",
         "min_per_order": "min {}/order",
