@@ -188,13 +188,15 @@ def metrics_table(metrics: Metrics, title: str = "Metrics") -> Table:
     return _metrics_columns(title, ["value"], [metric_cells(metrics)])
 
 
-def compare_table(a: Metrics, b: Metrics, names: tuple[str, str]) -> Table:
+def compare_table(
+    a: Metrics, b: Metrics, names: tuple[str, str], title: str = "Metrics, side by side"
+) -> Table:
     """The metrics side by side: A, B and B − A."""
     va, vb = a.to_dict(), b.to_dict()
     diff = [fmt_diff(va[key], vb[key], kind) for key, _, kind in METRIC_ROWS]
     headers = [f"A: {names[0]}", f"B: {names[1]}", "B − A"]
     columns = [metric_cells(a), metric_cells(b), diff]
-    return _metrics_columns("Metrics, side by side", headers, columns)
+    return _metrics_columns(title, headers, columns)
 
 
 def segment_table(segments: Sequence[SegmentMetrics], title: str, first: str) -> Table:
@@ -262,6 +264,13 @@ def render_text(report: RunReport, vs: RunReport | None = None, width: int = 120
             compare_segments(report.by_regime, vs.by_regime, "By regime, side by side", "regime"),
             compare_segments(report.by_year, vs.by_year, "By year, side by side", "year"),
         ]
+        at = report.split_at
+        samples = (report.in_sample, vs.in_sample, report.out_of_sample, vs.out_of_sample)
+        if at and all(s is not None for s in samples):
+            a_in, b_in, a_out, b_out = samples
+            assert a_in and b_in and a_out and b_out
+            parts.append(compare_table(a_in, b_in, names, f"In-sample: before {at}"))
+            parts.append(compare_table(a_out, b_out, names, f"Out-of-sample: from {at}"))
     buffer = io.StringIO()
     console = Console(file=buffer, width=width, color_system=None, highlight=False,
                       force_terminal=False, emoji=False)  # fmt: skip
