@@ -85,6 +85,17 @@ def test_split_table(make_run: Callable[..., Path]) -> None:
     assert "before 2017-01-01" in text and "from 2017-01-01" in text
 
 
+def test_split_side_by_side(make_run: Callable[..., Path]) -> None:
+    at = date(2017, 1, 1)
+    a = report(make_run, "a", A_EQUITY, split_at=at)
+    b = report(make_run, "b", B_EQUITY, split_at=at)
+    text = render_text(a, b)
+    assert "In-sample: before 2017-01-01" in text and "Out-of-sample: from 2017-01-01" in text
+    tail = text[text.index("Out-of-sample") :]
+    start = next(line for line in tail.splitlines() if line.strip().startswith("Start "))
+    assert "2016-" in start  # the out-of-sample starts from the last in-sample day
+
+
 def test_json_keys_and_values(make_run: Callable[..., Path]) -> None:
     r = report(make_run, "a", A_EQUITY, split_at=date(2017, 1, 1))
     data = json.loads(json.dumps(to_json(r), allow_nan=False))
