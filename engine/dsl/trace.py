@@ -190,6 +190,10 @@ class Trace:
     def rules(self) -> tuple[RuleTrace, ...]:
         return tuple(_rule_trace(self._blocks[r[1]], r, self.level) for r in self.records)
 
+    def rule(self, record: tuple[Any, ...]) -> RuleTrace:
+        """The trace of one of `records`: for readers that cache by record (the journal)."""
+        return _rule_trace(self._blocks[record[1]], record, self.level)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "time": self.time.isoformat(),

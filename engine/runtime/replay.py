@@ -40,6 +40,7 @@ class Runner:
     resume_after: datetime | None = None  # ticks up to here rebuild state, unjournaled
     observe: Callable[[TickResult], None] | None = None
     ticks: int = 0
+    row_cache: rows.RowCache = field(default_factory=dict)
 
 
 @dataclass
@@ -82,8 +83,10 @@ def _ctrl_c() -> Iterator[_StopFlag]:
         signal.signal(signal.SIGINT, previous)
 
 
-def write_tick(journal: TickJournal, r: TickResult, engine: Engine) -> None:
-    journal.add("decisions", rows.decision_rows(r))
+def write_tick(
+    journal: TickJournal, r: TickResult, engine: Engine, cache: rows.RowCache | None = None
+) -> None:
+    journal.add("decisions", rows.decision_rows(r, cache))
     journal.add("orders", rows.order_rows(r))
     journal.add("fills", rows.fill_rows(r))
     journal.add("positions", rows.position_rows(r))
@@ -116,7 +119,7 @@ def replay(
                     run.resume_after is None or snap.time > run.resume_after
                 ):
                     t1 = clock()
-                    write_tick(run.journal, result, run.engine)
+                    write_tick(run.journal, result, run.engine, run.row_cache)
                     stats.seconds["journal"] += clock() - t1
             stats.ticks += 1
             stats.last_tick = snap.time

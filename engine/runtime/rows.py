@@ -76,39 +76,66 @@ def _outcomes(r: TickResult) -> dict[int, str]:
     return {k: "; ".join(v) for k, v in out.items()}
 
 
-def decision_rows(r: TickResult) -> list[Row]:
+RowCache = dict[tuple[Any, ...], Row]
+_CACHE_LIMIT = 50_000  # cached rules; a long minute-by-minute run repeats most of them
+
+
+def _static_row(r: TickResult, rec: tuple[Any, ...], cache: RowCache | None) -> Row:
+    """The columns that follow from the trace record alone. Evaluations repeat a lot (a
+    regime rule sees the same VIX all day): one record, one JSON text, built once."""
+    assert r.trace is not None
+    key = (r.trace.ruleset, r.trace.level, rec)
+    if cache is not None:
+        hit = cache.get(key)
+        if hit is not None:
+            return hit
+    t = r.trace.rule(rec)
+    failed = None
+    if t.failed_index is not None:
+        failed = next((c.text for c in t.conditions if c.number == t.failed_index), None)
+    row = {
+        "ruleset": r.trace.ruleset,
+        "rule_id": t.rule_id,
+        "kind": t.kind,
+        "phase": t.phase,
+        "subject": t.subject,
+        "status": t.status,
+        "fired": t.status == "fired",
+        "location": t.location,
+        "failed_condition": failed,
+        "trace": _trace_json(t),
+        "note": t.note,
+    }
+    if cache is not None:
+        if len(cache) >= _CACHE_LIMIT:
+            cache.clear()
+        cache[key] = row
+    return row
+
+
+def decision_rows(r: TickResult, cache: RowCache | None = None) -> list[Row]:
+    """One row per rule evaluated. `cache` (kept by the caller across ticks) memoises the
+    part of a row that depends on the trace record only."""
     stamp = _stamp(r)
     by_rule: dict[tuple[str, str], list[Decision]] = defaultdict(list)
     for d in r.decisions:
         by_rule[(d.rule_id, d.position_id or d.symbol or "")].append(d)
-    outcomes = _outcomes(r)
+    outcomes = _outcomes(r) if r.decisions else {}
     rows = []
     assert r.trace is not None, "runs trace at least the failing conditions"
-    for t in r.trace.rules:
-        mine = by_rule.get((t.rule_id, t.subject)) or by_rule.get((t.rule_id, ""), [])
-        mine = mine if t.status == "fired" else []
-        failed = None
-        if t.failed_index is not None:
-            failed = next((c.text for c in t.conditions if c.number == t.failed_index), None)
+    for rec in r.trace.records:
+        static = _static_row(r, rec, cache)
+        mine: list[Decision] = []
+        if static["fired"]:
+            key = (static["rule_id"], static["subject"])
+            mine = by_rule.get(key) or by_rule.get((static["rule_id"], ""), [])
         done = [outcomes[id(d)] for d in mine if id(d) in outcomes]
-        rows.append(
-            stamp
-            | {
-                "ruleset": r.trace.ruleset,
-                "rule_id": t.rule_id,
-                "kind": t.kind,
-                "phase": t.phase,
-                "subject": t.subject,
-                "status": t.status,
-                "fired": t.status == "fired",
-                "action": "; ".join(d.action() for d in mine) or None,
-                "reason": next((d.reason for d in mine if d.reason), None) or t.note,
-                "location": t.location,
-                "failed_condition": failed,
-                "outcome": "; ".join(done) or None,
-                "trace": _trace_json(t),
-            }
-        )
+        row = stamp | static
+        note = row.pop("note")
+        row["action"] = "; ".join(d.action() for d in mine) or None
+        row["reason"] = next((d.reason for d in mine if d.reason), None) or note
+        row["outcome"] = "; ".join(done) or None
+        rows.append(row)
     return rows
 
 
