@@ -118,7 +118,6 @@ def _portfolio(s: Snapshot, counts: dict[str, int], out: list[DecisionTuple]) ->
         out.append(("buying_power", "block_entries", None, (), None, None))
     if bw is None or not -250 <= bw <= 250:
         out.append(("bw_delta", "block_entries", None, (), None, None))
-        out.append(("bw_delta", "hedge", None, HEDGE_ARGS, None, None))
     if n_spy + n_qqq + n_iwm > 4:
         out.append(("correlated_cluster", "block_entries", None, (), None, None))
     if n_iwm > 2:
@@ -135,8 +134,10 @@ def _portfolio(s: Snapshot, counts: dict[str, int], out: list[DecisionTuple]) ->
         out.append(("vega_cap", "block_entries", None, (), None, None))
         out.append(("vega_cap", "alert", None, _alert("warning", "vega cap"), None, None))
 
-    if bw is not None and (bw > 300 or bw < -300):
+    if bw is not None and (bw > 1000 or bw < -1000):
         out.append(("bw_delta_hedge", "hedge", None, HEDGE_ARGS, None, None))
+    if pf.open_positions == 0 and bw is not None and (bw > 0.5 or bw < -0.5):
+        out.append(("unwind_when_flat", "hedge", None, HEDGE_ARGS, None, None))
 
 
 def _position(p: Position, regime: str | None, out: list[DecisionTuple]) -> None:
@@ -148,9 +149,9 @@ def _position(p: Position, regime: str | None, out: list[DecisionTuple]) -> None
     rule = None
     if pnl is not None and stop is not None and pnl <= stop:
         rule = "stop_vol_adjusted"
-    elif sdm is not None and sdm >= 0.40:
+    elif sdm is not None and sdm >= 0.60:
         rule = "exit_short_strike_breach"
-    elif high is not None and high >= 0.40 and pnl is not None and high - pnl >= 0.20:
+    elif high is not None and high >= 0.90 and pnl is not None and high - pnl >= 0.20:
         rule = "trailing_stop"
     elif pnl is not None and target is not None and pnl >= target:
         rule = "tp_by_regime"
@@ -315,7 +316,7 @@ def stressed_snapshot() -> Snapshot:
         base, market=replace(base.market, vix=42.5, vix3m=36.0, vix_change_pct=0.62),
         underlyings={**base.underlyings, "SPY": spy}, positions=pos,
         portfolio=replace(base.portfolio, drawdown_pct=0.16, day_pnl_pct=-0.041,
-                          bw_delta_spy=-410.0),
+                          bw_delta_spy=-1_200.0),
         risk=RiskState(data_age_seconds=150.0, orders_rejected_today=6, broker_connected=False))
 
 
@@ -325,7 +326,7 @@ def take_profit_snapshot() -> Snapshot:
     base = bench_snapshot()
     spy = replace(base.underlyings["SPY"], realized_vol_20d=0.08)
     pos = (replace(base.positions[0], pnl_pct_of_credit=0.92, high_water_pnl_pct=0.92),
-           replace(base.positions[2], pnl_pct_of_credit=0.3, high_water_pnl_pct=0.62, dte=30.0),
+           replace(base.positions[2], pnl_pct_of_credit=0.7, high_water_pnl_pct=0.95, dte=30.0),
            *base.positions[4:])
     return replace(
         base, market=replace(base.market, vix=12.6, vix3m=15.0),
