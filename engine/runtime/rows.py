@@ -16,14 +16,14 @@ from engine.execution.orders import Contract, Fill, Order, Settlement
 from engine.journal.run_tables import json_text
 from engine.portfolio.book import Closed, HeldPosition, PositionMark, days_held, days_to_expiry
 from engine.runtime.engine import TickResult
-from engine.state.snapshot import EXCHANGE_TZ
 
 Row = dict[str, Any]
 
 
 def _stamp(r: TickResult) -> Row:
-    local = r.time.astimezone(EXCHANGE_TZ)
-    return {"time": r.time, "date": local.date(), "year": local.year}
+    # `date` and `year` (New York) are derived from `time` by the journal, which would only
+    # check them if given here.
+    return {"time": r.time}
 
 
 def _plain(v: Any) -> Any:
