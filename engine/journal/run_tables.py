@@ -164,6 +164,10 @@ _COLUMNS: dict[str, list[_Col]] = {
         ),
         _str("close_reason", "closed row only: why it closed"),
         _str("close_rule", "closed row only: the rule (or expiry) that closed it"),
+        _str(
+            "flags",
+            "warnings on this tick, '; '-separated (early assignment risk before a dividend)",
+        ),
     ],
     "equity": [
         *_TICK,

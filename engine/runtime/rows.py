@@ -276,14 +276,26 @@ _MARK_COLUMNS = ("mark", "pnl_pct_of_credit", "max_loss", "dte", "days_held", "d
                  "vega", "theta")  # fmt: skip
 
 
+def _flags(r: TickResult) -> dict[str, str]:
+    """Per position: the broker's early-assignment warnings on this tick, in words."""
+    out: dict[str, list[str]] = defaultdict(list)
+    for a in r.assignment_risks:
+        out[a.position_id].append(
+            f"early assignment risk: short {a.contract.key} has ${a.extrinsic:.2f} of time "
+            f"value, under the ~${a.dividend_estimate:.2f} dividend"
+        )
+    return {pid: "; ".join(texts) for pid, texts in out.items()}
+
+
 def position_rows(r: TickResult) -> list[Row]:
     stamp = _stamp(r)
-    rows = [_open_row(stamp, m, r) for m in r.marks]
+    flags = _flags(r) if r.assignment_risks else {}
+    rows = [_open_row(stamp, m, r, flags) for m in r.marks]
     rows += [_closed_row(stamp, c) for c in r.closed]
     return rows
 
 
-def _open_row(stamp: Row, m: PositionMark, r: TickResult) -> Row:
+def _open_row(stamp: Row, m: PositionMark, r: TickResult, flags: dict[str, str]) -> Row:
     h = m.held
     return (
         stamp
@@ -304,6 +316,7 @@ def _open_row(stamp: Row, m: PositionMark, r: TickResult) -> Row:
             "realized_pnl": None,
             "close_reason": None,
             "close_rule": None,
+            "flags": flags.get(h.id),
         }
     )
 
@@ -320,6 +333,7 @@ def _closed_row(stamp: Row, c: Closed) -> Row:
             "realized_pnl": c.realized_pnl,
             "close_reason": c.reason,
             "close_rule": c.rule_id,
+            "flags": None,
         }
     )
 

@@ -55,6 +55,7 @@ POSITIONS_SCHEMA = pa.schema(
         _f("entry_iv", pa.float64()), _f("adjustments", pa.int32(), False),
         _f("legs", pa.string(), False), _f("realized_pnl", pa.float64()),
         _f("close_reason", pa.string()), _f("close_rule", pa.string()),
+        _f("flags", pa.string()),
     ]
 )  # fmt: skip
 

@@ -84,3 +84,20 @@ def test_sizing_keeps_max_loss_within_the_risk_budget(
     net_liq: float, max_loss: float, units: int
 ) -> None:
     assert Sizing(risk_per_trade=0.02, max_units=25).units(net_liq, max_loss) == units
+
+
+def test_early_assignment_flags_reach_the_position_rows() -> None:
+    from datetime import date, datetime
+    from types import SimpleNamespace
+
+    from engine.execution.orders import AssignmentRisk, Contract
+    from engine.runtime.rows import _flags
+    from engine.state.snapshot import EXCHANGE_TZ
+
+    call = Contract("SPY", "option", date(2019, 3, 15), 250.0, True)
+    risk = AssignmentRisk(datetime(2019, 3, 12, 16, tzinfo=EXCHANGE_TZ), "P1", call, 0.12, 1.23)
+    flags = _flags(SimpleNamespace(assignment_risks=(risk,)))  # type: ignore[arg-type]
+    assert flags == {
+        "P1": "early assignment risk: short SPY 2019-03-15 250C has $0.12 of time value, "
+        "under the ~$1.23 dividend"
+    }
