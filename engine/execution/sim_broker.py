@@ -168,7 +168,7 @@ class SimBroker:
             model = self.fill_model if leg.contract.kind == "option" else NATURAL
             price = model.price(quote.bid, quote.ask, buy=leg.ratio > 0)
             legs.append(LegFill(leg.contract, leg.ratio, leg.role, price))
-        units = self.fill_model.units(order.quantity)
+        units = order.quantity if _all_or_none(order) else self.fill_model.units(order.quantity)
         commission, fees = self.costs.commission(order.legs, units)
         fill = Fill(order.id, book.snap.time, units, tuple(legs), commission, fees)
 
@@ -314,6 +314,15 @@ class SimBroker:
                 price = max((c.strike or 0.0) for c in held if c.symbol == symbol) or None
             total += margin_usd(legs, price)
         return total
+
+
+def _all_or_none(order: Order) -> bool:
+    """Orders the partial-fill limit does not split: a roll or adjustment changes the legs of
+    every structure of its position at once, and share or futures orders (hedges) count in
+    shares or contracts, not in option structures."""
+    return order.intent in ("roll", "adjust") or any(
+        leg.contract.kind != "option" for leg in order.legs
+    )
 
 
 def _sort_key(c: Contract) -> tuple[str, str, date, float, bool]:

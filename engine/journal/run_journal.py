@@ -86,6 +86,11 @@ def _refuse_reserved(values: dict[str, Any], what: str) -> None:
         raise ValueError(f"{what} may not set {', '.join(reserved)}: the journal keeps them")
 
 
+def read_info(run_dir: Path) -> dict[str, Any]:
+    """run.json of a run directory (RunDirError if missing or malformed)."""
+    return _load_info(Path(run_dir))
+
+
 def _load_info(run_dir: Path) -> dict[str, Any]:
     path = run_dir / RUN_FILE
     if not path.is_file():

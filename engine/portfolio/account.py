@@ -28,6 +28,24 @@ class AccountView:
     beta_guesses: int  # underlyings counted at beta 1 for lack of a rolling beta
 
 
+def beta_weighted_delta(m: PositionMark, snap: Snapshot) -> tuple[float, bool] | None:
+    """The position's delta in SPY share-equivalents, and whether its beta was guessed (1);
+    None without a SPY price or the position's own price."""
+    spy = snap.underlyings.get(BENCHMARK)
+    spy_price = spy.price if spy is not None else None
+    h = m.held
+    u = snap.underlyings.get(h.symbol)
+    price = u.price if u is not None else None
+    beta = 1.0 if h.symbol == BENCHMARK else (u.beta if u is not None else None)
+    if h.legs and h.legs[0].contract.kind == "future":
+        # An index future's delta is in index units: its dollar delta over SPY's price.
+        fut = snap.market.futures.get(h.symbol)
+        price, beta = (fut.price if fut is not None else None), 1.0
+    if not spy_price or not price:
+        return None
+    return m.delta * (beta if beta is not None else 1.0) * price / spy_price, beta is None
+
+
 def account_view(
     book: Book, marks: Sequence[PositionMark], snap: Snapshot, margin: MarginFn
 ) -> AccountView:
@@ -50,17 +68,11 @@ def account_view(
         used += margin(h, m, snap)
         if h.is_hedge and h.symbol == BENCHMARK and h.legs:
             hedge_shares += h.legs[0].per_unit
-        if bw is not None and spy_price:
-            u = snap.underlyings.get(h.symbol)
-            price = u.price if u is not None else None
-            beta = 1.0 if h.symbol == BENCHMARK else (u.beta if u is not None else None)
-            if h.legs and h.legs[0].contract.kind == "future":
-                # An index future's delta is in index units: its dollar delta over SPY's price.
-                fut = snap.market.futures.get(h.symbol)
-                price, beta = (fut.price if fut is not None else None), 1.0
-            if beta is None:
-                beta, guesses = 1.0, guesses + 1
-            bw = bw + m.delta * beta * (price or spy_price) / spy_price if price else bw
+        if bw is not None:
+            weighted = beta_weighted_delta(m, snap)
+            if weighted is not None:
+                bw += weighted[0]
+                guesses += weighted[1]
     counts = Counter(m.held.symbol for m in marks if not m.held.is_hedge)
     strategies = Counter(m.held.strategy for m in marks if not m.held.is_hedge)
     portfolio = PortfolioState(

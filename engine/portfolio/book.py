@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -47,6 +47,10 @@ class HeldPosition:
     adjustments: int = 0
     cash_flow: float = 0.0  # USD received so far, net of commissions and fees
     costs: float = 0.0  # USD commissions and fees so far
+    # USD of credit the position took in: the opening fill's, plus any roll's. Never reduced
+    # when units close, because `cash_flow` keeps those units' flows too: P&L and its basis
+    # then cover the same units.
+    credit_basis: float = 0.0
 
     @property
     def is_hedge(self) -> bool:
@@ -67,7 +71,7 @@ class PositionMark:
     vega: float  # USD per vol point
     theta: float  # USD per calendar day
     legs: tuple[tuple[HeldLeg, Mark | None], ...]
-    model_marks: int  # legs not priced from a quote
+    model_marks: int  # legs not priced from a quote (model, intrinsic or stale)
     max_loss: float | None  # USD from here to expiry, options only; None when unbounded
 
 
@@ -95,6 +99,7 @@ class Book:
         self._day: date | None = None
         self._last_net_liq = initial_cash
         self._seq = 0
+        self._last_mark: dict[Contract, Mark] = {}  # for a tick that has no price for a leg
 
     # ----------------------------------------------------------------- ids
     def new_position_id(self, symbol: str, time: datetime) -> str:
@@ -130,10 +135,11 @@ class Book:
                 )
                 held.cash_flow += fill.cash_flow
                 held.costs += cost
+                held.credit_basis = fill.net_price * 100.0 * fill.quantity
                 return None
         held.cash_flow += fill.cash_flow
         held.costs += cost
-        if order.intent == "hedge":
+        if held.is_hedge:  # a hedge's size is its signed share (or contract) count
             held.legs[0].per_unit += fill.legs[0].ratio * fill.quantity
             if held.legs[0].per_unit == 0:
                 return self._close(held, fill.time, order.reason, order.rule_id)
@@ -153,6 +159,7 @@ class Book:
                 held.legs.append(HeldLeg(lf.role, lf.contract, lf.ratio, lf.price))
         if order.intent == "roll":
             held.entry_credit += fill.net_price
+            held.credit_basis += fill.net_price * 100.0 * fill.quantity
         if not held.legs:
             return self._close(held, fill.time, order.reason, order.rule_id)
         return None
@@ -181,9 +188,22 @@ class Book:
         marks = iter(mark_contracts(snap, contracts))
         out = []
         for h in held:
-            legs = tuple((hl, next(marks)) for hl in h.legs)
+            legs = tuple((hl, self._known(hl, next(marks))) for hl in h.legs)
             out.append(_value(h, legs))
         return out
+
+    def _known(self, hl: HeldLeg, mark: Mark | None) -> Mark:
+        """A tick without any price for a leg (no underlying close, a missing futures bar)
+        keeps its last mark, else its entry price, as the broker does: counting it as $0
+        would swing net liq by the leg's whole value and trip drawdown breakers."""
+        if mark is not None:
+            self._last_mark[hl.contract] = mark
+            return mark
+        last = self._last_mark.get(hl.contract)
+        if last is not None:
+            return replace(last, source="stale")
+        delta = 0.0 if hl.contract.kind == "option" else 1.0
+        return Mark(hl.entry_price, delta, 0.0, 0.0, 0.0, None, "stale")
 
     def update_high_water(self, marks: Iterable[PositionMark]) -> None:
         for m in marks:
@@ -219,7 +239,7 @@ def _value(h: HeldPosition, legs: tuple[tuple[HeldLeg, Mark | None], ...]) -> Po
         if m is None:
             model += 1
             continue
-        model += m.source in ("model", "intrinsic")
+        model += m.source in ("model", "intrinsic", "stale")
         value += n * m.mid * mult
         per_share_close -= hl.per_unit * m.mid
         delta += n * m.delta * mult
@@ -227,7 +247,7 @@ def _value(h: HeldPosition, legs: tuple[tuple[HeldLeg, Mark | None], ...]) -> Po
         vega += n * m.vega * mult
         theta += n * m.theta * mult
     pnl = h.cash_flow + value
-    basis = h.entry_credit * 100.0 * h.quantity
+    basis = h.credit_basis
     pct = pnl / basis if basis > 0 and not h.is_hedge else None
     return PositionMark(
         h, value, pnl, per_share_close, pct, delta, gamma, vega, theta, legs, model,

@@ -19,6 +19,7 @@ import numpy as np
 from engine.dsl.strategy import LegChoice, select_legs
 from engine.dsl.trace import Decision
 from engine.execution.orders import Contract, Order, OrderLeg
+from engine.portfolio.account import beta_weighted_delta
 from engine.portfolio.book import HEDGE, Book, HeldLeg, PositionMark
 from engine.state.snapshot import Chain, Snapshot
 
@@ -76,6 +77,7 @@ class Proposer:
 
         out: list[Proposal] = []
         touched: set[str] = set()  # positions already given an order this tick
+        changed: set[str] = set()  # … of which only adjusted or rolled, not closed
         hedged: set[str] = set()
         for d in sorted(decisions, key=lambda d: _STAGE.get(d.verb, 9)):
             verb = d.verb
@@ -95,9 +97,13 @@ class Proposer:
                     out.append(Proposal(d, None, "position already has an order this tick"))
                 else:
                     touched.add(pid)
+                    if verb in ("adjust", "roll", "reduce"):
+                        changed.add(pid)
                     out.append(self._change(d, pid, oid(), book, marks, view))
             elif verb == "hedge":
-                out.append(self._hedge(d, oid(), view, hedged))
+                # Closes go first in the same execution: hedge what will be left.
+                leaving = [marks[p] for p in touched if p in marks and p not in changed]
+                out.append(self._hedge(d, oid(), view, hedged, leaving))
             elif verb == "open":
                 out.append(self._open(d, oid(), view, book, regime))
         return out
@@ -209,7 +215,14 @@ class Proposer:
         return Proposal(d, order)
 
     # ------------------------------------------------------------------ hedges and entries
-    def _hedge(self, d: Decision, oid: str, view: Snapshot, hedged: set[str]) -> Proposal:
+    def _hedge(
+        self,
+        d: Decision,
+        oid: str,
+        view: Snapshot,
+        hedged: set[str],
+        leaving: Sequence[PositionMark] = (),
+    ) -> Proposal:
         args = dict(d.args)
         instrument = str(args.get("instrument") or "SPY")
         if instrument in hedged:
@@ -218,6 +231,9 @@ class Proposer:
         spy = view.underlyings.get("SPY")
         if bw is None or spy is None or spy.price is None:
             return Proposal(d, None, "beta-weighted delta or SPY price unknown: no hedge")
+        for m in leaving:  # closing this tick: their delta will be gone
+            weighted = beta_weighted_delta(m, view)
+            bw -= weighted[0] if weighted is not None else 0.0
         need = float(args.get("target") or 0.0) - bw  # SPY shares to add
         if instrument == "SPY":
             units, contract = round(need), Contract("SPY", "stock")

@@ -8,6 +8,7 @@ ends byte-identical to an uninterrupted one.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -21,7 +22,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from engine.journal.run_journal import RunJournal
+from engine.journal.run_journal import RunJournal, read_info
 from engine.runtime.dry_run import (
     DryRunSpec,
     build_engine,
@@ -110,8 +111,8 @@ def run_dry_runs(
         engine = build_engine(prep.ruleset, prep.fill, spec.costs, spec.initial_cash, spec.trace)
         resume_after = None
         if resume:
+            _same_run(spec, read_info(spec.out), run_header(spec, prep.ruleset, engine))
             journal, header, resume_after = RunJournal.resume(spec.out)
-            _same_rules(spec, header, prep.ruleset.hash)
         else:
             header = run_header(spec, prep.ruleset, engine)
             journal = RunJournal.create(spec.out, header)
@@ -144,13 +145,24 @@ def run_dry_runs(
     return out
 
 
-def _same_rules(spec: DryRunSpec, header: dict[str, Any], now: str) -> None:
-    before = header.get("ruleset", {}).get("hash")
-    if before != now:
-        raise ValueError(
-            f"{spec.out} was run with rule set hash {before}, now {now}: the rules changed, "
-            "so it cannot be resumed (start a new run)"
-        )
+RESUME_KEYS = ("ruleset", "market", "from", "to", "initial_cash", "fill_model", "costs",
+               "sizing", "trace_level")  # fmt: skip
+
+
+def _same_run(spec: DryRunSpec, stored: dict[str, Any], now: dict[str, Any]) -> None:
+    """A resumed run must replay exactly what the first attempt ran, or it would silently
+    differ from an uninterrupted run."""
+    if stored.get("status") == "complete":
+        return  # RunJournal.resume says "already complete"
+    for key in RESUME_KEYS:
+        before, after = stored.get(key), json.loads(json.dumps(now.get(key)))
+        if key == "ruleset":
+            before, after = (before or {}).get("hash"), (after or {}).get("hash")
+        if before != after:
+            raise ValueError(
+                f"{spec.out} was run with {key} {before!r}, this command gives {after!r}: "
+                "resume with the same options, or start a new run"
+            )
 
 
 def _replay_with_progress(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, datetime
 
 import numpy as np
@@ -147,3 +148,65 @@ def test_day_pnl_base_rolls_at_the_session_change() -> None:
     assert book.prev_close_net_liq == 1_010.0
     book.end_tick(990.0)
     assert book.peak_net_liq == 1_010.0
+
+
+def test_reducing_a_position_keeps_its_pnl_percentage() -> None:
+    """P&L keeps the closed units' cash flows, so its basis keeps their credit too."""
+    book = Book(100_000.0)
+    o = order("open", CONDOR, qty=10)
+    f = fill(o, OPEN_PRICES)
+    book.apply_fill(o, Fill(f.order_id, T0, 10, f.legs, 0.0, 0.0))
+    half = {260: 0.30, 265: 0.50, 290: 0.45, 295: 0.225}  # the condor at 0.425: half the credit
+    (before,) = book.mark(snapshot(half))
+    assert before.pnl_pct_of_credit == pytest.approx(0.5)
+    close = order("reduce", tuple((c, -r, role) for c, r, role in CONDOR), qty=5)
+    prices = (0.30, 0.50, 0.45, 0.225)
+    legs = tuple(
+        LegFill(leg.contract, leg.ratio, leg.role, p)
+        for leg, p in zip(close.legs, prices, strict=True)
+    )
+    assert book.apply_fill(close, Fill(close.id, T1, 5, legs, 0.0, 0.0)) is None
+    (after,) = book.mark(snapshot(half))
+    assert book.positions["SPY-1"].quantity == 5
+    assert after.pnl_pct_of_credit == pytest.approx(0.5)
+
+
+def test_a_leg_without_any_price_keeps_its_last_mark() -> None:
+    """A missing futures bar must not count the hedge at $0 (net liq would collapse)."""
+    from engine.state.snapshot import FutureQuote
+
+    book = Book(1_000_000.0)
+    es = Contract("ES", "future")
+    o = Order("h-1", T0, "hedge", "ES", (OrderLeg(es, 1, "hedge"),), 2, "r", "hedge",
+              "hedge", "hedge-ES")  # fmt: skip
+    book.apply_fill(o, Fill("h-1", T0, 2, (LegFill(es, 1, "hedge", 2800.0),), 0.0, 0.0))
+    quoted = replace(
+        snapshot({265: 1.0}),
+        market=MarketState(
+            session="regular", futures={"ES": FutureQuote(symbol="ES", price=2810.0)}
+        ),
+    )
+    net_quoted = book.net_liq(book.mark(quoted))
+    missing = snapshot({265: 1.0})  # no ES in this snapshot
+    (m,) = book.mark(missing)
+    assert book.net_liq([m]) == pytest.approx(net_quoted)
+    assert m.model_marks == 1 and m.delta == pytest.approx(100.0)  # 2 contracts × 50
+
+
+def test_a_hedge_flatten_goes_by_shares() -> None:
+    book = Book(100_000.0)
+    spy = Contract("SPY", "stock")
+    buy = Order("h-1", T0, "hedge", "SPY", (OrderLeg(spy, 1, "hedge"),), 300, "r", "hedge",
+                "hedge", "hedge-SPY")  # fmt: skip
+    book.apply_fill(buy, Fill("h-1", T0, 300, (LegFill(spy, 1, "hedge", 280.0),), 1.5, 0.0))
+    sell = Order("h-2", T1, "flatten", "SPY", (OrderLeg(spy, -1, "hedge"),), 300, "r", "flat",
+                 "hedge", "hedge-SPY")  # fmt: skip
+    assert (
+        book.apply_fill(sell, Fill("h-2", T1, 100, (LegFill(spy, -1, "hedge", 281.0),), 1.0, 0.0))
+        is None
+    )
+    assert book.positions["hedge-SPY"].legs[0].per_unit == 200
+    closed = book.apply_fill(
+        sell, Fill("h-2", T1, 200, (LegFill(spy, -1, "hedge", 281.0),), 1.0, 0.0)
+    )
+    assert closed is not None and closed.realized_pnl == pytest.approx(300 * 1.0 - 3.5)

@@ -215,3 +215,16 @@ def test_synthetic_market_after_2019(tmp_path: Path) -> None:
     assert info["market"].startswith("embedded synthetic market, seed 11")
     opened = read_table(out, "orders").to_pandas()
     assert (opened.status == "filled").any()
+
+
+def test_resume_refuses_different_options(run_dir: Path, store: Path, tmp_path: Path) -> None:
+    import shutil
+
+    out = tmp_path / "copy"
+    shutil.copytree(run_dir, out)
+    info = json.loads((out / "run.json").read_text())
+    (out / "run.json").write_text(json.dumps(info | {"status": "partial"}))
+    code, output = dry_run(store, out, "--resume", "--fill-model", "natural")
+    assert code == 1 and "was run with fill_model" in output and "same options" in output
+    code, output = dry_run(store, out, "--resume")  # the same options: it finishes
+    assert code == 0, output

@@ -101,3 +101,61 @@ def test_early_assignment_flags_reach_the_position_rows() -> None:
         "P1": "early assignment risk: short SPY 2019-03-15 250C has $0.12 of time value, "
         "under the ~$1.23 dividend"
     }
+
+
+def test_partial_fills_never_split_rolls_or_share_orders() -> None:
+    from engine.execution.fill_models import FillModel
+    from engine.execution.orders import Contract, Order, OrderLeg
+    from engine.execution.sim_broker import SimBroker
+    from tests.portfolio.test_book import CONDOR, T1, snapshot
+
+    broker = SimBroker(FillModel.mid_minus(0.25, max_units=2), Costs(), 1_000_000.0)
+    snap = snapshot({260: 0.30, 265: 0.50, 290: 0.40, 295: 0.20})
+    legs = tuple(OrderLeg(c, r, role) for c, r, role in CONDOR)
+
+    def order(oid: str, intent: str, order_legs: tuple[OrderLeg, ...], qty: int) -> Order:
+        return Order(oid, T1, intent, "SPY", order_legs, qty, "r", "test",  # type: ignore[arg-type]
+                     "iron_condor", "P1")  # fmt: skip
+
+    opened, rolled, shares = broker.execute(
+        [
+            order("o1", "open", legs, 5),
+            order("o2", "roll", legs[:2], 5),
+            order("o3", "hedge", (OrderLeg(Contract("SPY", "stock"), -1, "hedge"),), 300),
+        ],
+        snap,
+    )
+    assert opened.status == "partial" and opened.fill is not None and opened.fill.quantity == 2
+    assert rolled.fill is not None and rolled.fill.quantity == 5
+    assert shares.fill is not None and shares.fill.quantity == 300
+
+
+def test_a_hedge_counts_the_positions_closing_in_the_same_tick() -> None:
+    from dataclasses import replace as dc_replace
+
+    from engine.dsl.trace import ActionInfo, Decision
+    from engine.portfolio.book import Book, HeldLeg, HeldPosition, PositionMark
+    from engine.runtime.intents import Proposer
+    from engine.state.snapshot import PortfolioState
+    from tests.portfolio.test_book import CONDOR, T1, snapshot
+
+    book = Book(100_000.0)
+    held = HeldPosition("P1", "iron_condor", "SPY", T1, 10,
+                        [HeldLeg(role, c, r, 1.0) for c, r, role in CONDOR], 0.85)  # fmt: skip
+    book.positions["P1"] = held
+    mark = PositionMark(held, 0.0, 0.0, 0.4, None, 400.0, 0.0, 0.0, 0.0, (), 0, None)
+    base = snapshot({260: 0.30, 265: 0.50, 290: 0.40, 295: 0.20})
+    view = dc_replace(base, portfolio=PortfolioState(net_liq=100_000.0, bw_delta_spy=400.0))
+
+    def decision(verb: str, kind: str, phase: str, args: tuple, pid: str | None) -> Decision:  # type: ignore[type-arg]
+        info = ActionInfo("r_" + verb, kind, phase, verb, None, (), (), None, 0, "f:1:1")
+        return Decision(T1, "h", info, args, "SPY", pid)
+
+    close = decision("close", "rule", "exit", (), "P1")
+    hedge = decision("hedge", "breaker", "breaker", (("target", 0.0), ("instrument", "SPY")), None)
+    proposer = Proposer(None, Sizing(), lambda *a: 0.0)
+    alone = proposer.propose([hedge], view, book, {"P1": mark}, "crash")
+    assert alone[0].order is not None and alone[0].order.quantity == 400  # sell 400 shares
+    both = proposer.propose([close, hedge], view, book, {"P1": mark}, "crash")
+    assert both[0].order is not None and both[0].order.intent == "close"
+    assert both[1].order is None and "smaller than one SPY unit" in (both[1].note or "")
