@@ -92,7 +92,6 @@ def _portfolio(s: Snapshot, counts: dict[str, int], out: list[DecisionTuple]) ->
                     _alert("critical", "daily loss breaker"), None, None))
     if (vix is not None and vix >= 40) or (vix_chg is not None and vix_chg >= 0.30):
         out.append(("vix_spike", "block_entries", None, (), None, None))
-        out.append(("vix_spike", "hedge", None, HEDGE_ARGS, None, None))
         out.append(("vix_spike", "alert", None, _alert("warning", "VIX spike"), None, None))
     if term is not None and term >= 1.05:
         out.append(("backwardation", "block_entries", None, (), None, None))
