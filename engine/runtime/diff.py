@@ -180,7 +180,8 @@ def render(res: DiffResult, limit: int) -> list[str]:
     if len(res.differences) > limit:
         lines.append(f"… and {len(res.differences) - limit:,} more (--limit)")
     delta = res.pnl_b - res.pnl_a
-    lines.append(f"P&L: A ${res.pnl_a:,.2f}, B ${res.pnl_b:,.2f}, B − A ${delta:,.2f}")
+    a, b, d = (fmt_value(x, "money") for x in (res.pnl_a, res.pnl_b, delta))
+    lines.append(f"P&L: A {a}, B {b}, B − A {d}")
     return lines
 
 
