@@ -180,8 +180,8 @@ def render(res: DiffResult, limit: int) -> list[str]:
     if len(res.differences) > limit:
         lines.append(f"… and {len(res.differences) - limit:,} more (--limit)")
     delta = res.pnl_b - res.pnl_a
-    a, b, d = (fmt_value(x, "money") for x in (res.pnl_a, res.pnl_b, delta))
-    lines.append(f"P&L: A {a}, B {b}, B − A {d}")
+    pnl_a, pnl_b, diff = (fmt_value(x, "money") for x in (res.pnl_a, res.pnl_b, delta))
+    lines.append(f"P&L: A {pnl_a}, B {pnl_b}, B − A {diff}")
     return lines
 
 
