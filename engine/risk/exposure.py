@@ -1,0 +1,132 @@
+"""Portfolio exposure on arrays: Greeks per underlying and in total, beta-weighted delta,
+buying power, concentration, and correlation-adjusted exposure of a cluster of underlyings.
+
+Pure and vectorised (np.bincount over leg rows), so the same function answers "what is the
+portfolio now" and "what would it be after this order" — the order's legs are just more rows.
+Units: delta and gamma in share-equivalents (gamma per $1), vega USD per vol point, theta USD
+per calendar day, money in USD.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+F64 = npt.NDArray[np.float64]
+BENCHMARK = "SPY"
+
+
+@dataclass(frozen=True)
+class LegRows:
+    """Every held (or proposed) leg as one row. `underlying` indexes `Market.symbols`."""
+
+    underlying: npt.NDArray[np.intp]
+    quantity: F64  # signed contracts (or shares) in the whole position
+    multiplier: F64  # 100 for options, 1 for shares, 50 for ES …
+    delta: F64  # per share (shares and futures: 1)
+    gamma: F64  # per $1, per share
+    vega: F64  # price per vol point, per share
+    theta: F64  # price per calendar day, per share
+
+    def __post_init__(self) -> None:
+        n = {a.shape for a in (self.underlying, self.quantity, self.multiplier, self.delta,
+                               self.gamma, self.vega, self.theta)}  # fmt: skip
+        if len(n) != 1:
+            raise ValueError(f"leg columns must have equal length, got shapes {sorted(n)}")
+
+    def __add__(self, other: LegRows) -> LegRows:
+        """These legs and `other`'s: the portfolio after an order."""
+        return LegRows(*(np.concatenate([getattr(self, f), getattr(other, f)]) for f in _FIELDS))
+
+
+_FIELDS = ("underlying", "quantity", "multiplier", "delta", "gamma", "vega", "theta")
+
+
+@dataclass(frozen=True)
+class Market:
+    """Per underlying: price (per share, or index points for a future) and beta to SPY."""
+
+    symbols: tuple[str, ...]
+    price: F64
+    beta: F64  # NaN: unknown, counted as 1 (and reported)
+
+
+@dataclass(frozen=True)
+class Exposure:
+    """Arrays are per underlying, in `Market.symbols` order; `total_*` sums them."""
+
+    symbols: tuple[str, ...]
+    delta: F64
+    gamma: F64
+    vega: F64
+    theta: F64
+    dollar_delta: F64  # USD per 1.00 (100%) move of the underlying: delta × price
+    bw_delta: F64  # SPY share-equivalents
+    beta_guessed: npt.NDArray[np.bool_]
+
+    @property
+    def total_bw_delta(self) -> float:
+        return float(self.bw_delta.sum())
+
+    @property
+    def total_vega(self) -> float:
+        return float(self.vega.sum())
+
+    @property
+    def total_theta(self) -> float:
+        return float(self.theta.sum())
+
+    def of(self, symbol: str) -> dict[str, float]:
+        i = self.symbols.index(symbol)
+        return {
+            "delta": float(self.delta[i]),
+            "gamma": float(self.gamma[i]),
+            "vega": float(self.vega[i]),
+            "theta": float(self.theta[i]),
+            "bw_delta": float(self.bw_delta[i]),
+        }
+
+
+def exposure(legs: LegRows, market: Market) -> Exposure:
+    """Greeks per underlying and beta-weighted delta, in one pass over the leg rows."""
+    n = len(market.symbols)
+    size = legs.quantity * legs.multiplier
+    idx = legs.underlying
+
+    def per(values: F64) -> F64:
+        return np.bincount(idx, weights=size * values, minlength=n)[:n].astype(np.float64)
+
+    delta, gamma, vega, theta = per(legs.delta), per(legs.gamma), per(legs.vega), per(legs.theta)
+    guessed = np.isnan(market.beta)
+    beta = np.where(guessed, 1.0, market.beta)
+    dollar = delta * market.price
+    spy = market.symbols.index(BENCHMARK) if BENCHMARK in market.symbols else -1
+    spy_price = market.price[spy] if spy >= 0 else np.nan
+    bw = dollar * beta / spy_price if np.isfinite(spy_price) and spy_price > 0 else dollar * np.nan
+    return Exposure(market.symbols, delta, gamma, vega, theta, dollar, bw, guessed)
+
+
+def concentration(margin_by_underlying: F64) -> F64:
+    """Each underlying's share of the buying power in use (0 where nothing is used)."""
+    total = float(margin_by_underlying.sum())
+    return margin_by_underlying / total if total > 0 else np.zeros_like(margin_by_underlying)
+
+
+def cluster_exposure(ex: Exposure, cluster: Sequence[str], correlation: F64) -> tuple[float, float]:
+    """(sum of |dollar delta|, correlation-adjusted dollar delta) of the cluster's underlyings.
+
+    The adjusted figure is sqrt(xᵀ C x) with x the cluster's dollar deltas and C their return
+    correlation: with correlation 1 it is |Σ x| (positions add up), with 0 it is the
+    root-sum-square. SPY, QQQ and IWM move together (ρ ≈ 0.8–0.95), so three "independent"
+    positions of one sign are close to one large one; a limit on this number caps that.
+    """
+    rows = [ex.symbols.index(s) for s in cluster if s in ex.symbols]
+    x = ex.dollar_delta[rows]
+    c = np.asarray(correlation, dtype=np.float64)
+    if c.shape != (len(rows), len(rows)):
+        raise ValueError(f"correlation must be {len(rows)}×{len(rows)} for {list(cluster)}")
+    adjusted = float(np.sqrt(max(0.0, float(x @ c @ x))))
+    return float(np.abs(x).sum()), adjusted
