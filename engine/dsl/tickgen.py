@@ -34,6 +34,8 @@ class CompiledProgram:
     groups: dict[str, tuple[int, ...]]  # group name -> block indexes, in evaluation order
     actions: tuple[ActionInfo, ...]
     tick_off: Callable[..., list[Decision]]
+    resets: Callable[..., dict[str, bool | None]]  # breaker id -> reset conditions hold now
+    breaker_policies: tuple[BreakerPolicy, ...]
     count_keys: frozenset[tuple[bool, bool]]  # position-count shapes the rules read
     off_source: str = field(repr=False)
     _consts: ConstPool = field(repr=False)
@@ -235,6 +237,42 @@ def _emit_tick(e: _Emitter, program: Program, groups: dict[str, list[int]]) -> N
     e.w(1, "return _out")
 
 
+def _emit_resets(e: _Emitter, program: Program, breakers: list[int]) -> None:
+    """`_resets(S, X)`: for each breaker with a `reset when` clause, whether every reset
+    condition holds now (True), fails (False) or cannot be evaluated (None: stays tripped)."""
+    e.w(0, "def _resets(S, X):")
+    e.w(1, "M = S.market; PF = S.portfolio; R = S.risk; P = None; _E = U = X.empty_u")
+    e.w(1, "_out = {}")
+    for n in breakers:
+        b = program.blocks[n]
+        if not b.reset:
+            continue
+        e.g.let_slots, e.g.pre = {}, {}
+        e.w(1, "try:")
+        ok = " and ".join(e.g.holds(c) for c in b.reset)
+        bad = " or ".join(e.g.fails(c) for c in b.reset)
+        e.w(2, f"_out[{b.id!r}] = True if ({ok}) else (False if ({bad}) else None)")
+        e.w(1, "except _DATA_ERRORS:")
+        e.w(2, f"_out[{b.id!r}] = None")
+    e.w(1, "return _out")
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerPolicy:
+    """How a tripped breaker is released: after `cooldown_days` (None: at once) and when its
+    reset conditions hold (`resets`), or only by an operator (`manual`)."""
+
+    id: str
+    cooldown_days: float | None
+    manual: bool
+    resets: bool  # has a `reset when` clause
+
+
+def _breaker_policy(b: ast.Block, g: ExprGen) -> BreakerPolicy:
+    cooldown = None if b.cooldown is None else float(g.static(b.cooldown))
+    return BreakerPolicy(b.id, cooldown, b.reset_manual, bool(b.reset))
+
+
 def _declared_params(program: Program, a: ast.Action) -> dict[str, Ty]:
     """The declared type of each argument of an action (a strategy's params for `open`)."""
     spec = ACTIONS[a.verb]
@@ -277,6 +315,9 @@ def compile_program(program: Program) -> CompiledProgram:
         action_names[id(b)] = names
     em = _Emitter(program, consts, action_names, traced=False)
     _emit_tick(em, program, groups)
+    em.out.append("")
+    _emit_resets(em, program, groups["breaker"])
+    policies = tuple(_breaker_policy(program.blocks[n], em.g) for n in groups["breaker"])
     off_source = "\n".join(em.out) + "\n"
     namespace: dict[str, Any] = {
         "__builtins__": {"abs": abs, "type": type},
@@ -293,6 +334,8 @@ def compile_program(program: Program) -> CompiledProgram:
         groups={k: tuple(v) for k, v in groups.items()},
         actions=tuple(actions),
         tick_off=namespace["_tick_off"],
+        resets=namespace["_resets"],
+        breaker_policies=policies,
         count_keys=frozenset(consts.count_keys),
         off_source=off_source,
         _consts=consts,
