@@ -109,8 +109,9 @@ def bench_intraday(quick: bool) -> dict[str, Any]:
     from engine.dsl.ruleset import load_ruleset
     from engine.dsl.trace import Level
     from engine.execution.costs import Costs
+    from engine.execution.fill_models import DEFAULT_FILL_MODEL
     from engine.journal.run_journal import RunJournal
-    from engine.runtime.dry_run import build_engine, resolve_fill_model
+    from engine.runtime.dry_run import build_engine
     from engine.runtime.engine import Engine
     from engine.runtime.replay import Runner, replay
 
@@ -119,9 +120,7 @@ def bench_intraday(quick: bool) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="v6-bench-") as tmp:
         feed, contracts = _intraday_feed(5 if quick else 63)
         rs = load_ruleset("v6")
-        engine: Engine = build_engine(
-            rs, resolve_fill_model("mid-minus:0.25"), Costs(), 100_000.0, Level.FAILS
-        )
+        engine: Engine = build_engine(rs, DEFAULT_FILL_MODEL, Costs(), 100_000.0, Level.FAILS)
         journal = RunJournal.create(Path(tmp) / "run", {"bench": "intraday"})
         t0 = time.perf_counter()
         stats = replay(feed, [Runner("v6", engine, journal)])

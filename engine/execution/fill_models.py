@@ -275,7 +275,8 @@ class QuoteBook:
         tick = FUTURE_TICKS.get(contract.symbol, 0.25)
         return Quote(future.price - tick, future.price + tick)
 
-    def _option_quote(self, contract: Contract) -> Quote | None:
+    def row(self, contract: Contract) -> int | None:
+        """The option's row in its chain, None when the chain does not list it."""
         chain = self.snap.chain(contract.symbol)
         if chain is None or contract.expiry is None or contract.strike is None:
             return None
@@ -283,8 +284,16 @@ class QuoteBook:
         key = contract.strike + (_CALL_OFFSET if contract.is_call else 0.0)
         i = bisect_left(keys, key - _STRIKE_TOLERANCE)
         if i == len(keys) or keys[i] > key + _STRIKE_TOLERANCE:
-            return None if self._unlisted is None else self._unlisted(contract, self.snap)
-        row = int(rows[i])
+            return None
+        return int(rows[i])
+
+    def _option_quote(self, contract: Contract) -> Quote | None:
+        row = self.row(contract)
+        if row is None:
+            if self._unlisted is None or self.snap.chain(contract.symbol) is None:
+                return None
+            return self._unlisted(contract, self.snap)
+        chain = self.snap.chains[contract.symbol]
         return Quote(float(chain.bid[row]), float(chain.ask[row]))
 
     def _expiry_index(self, chain: Chain, expiry: date) -> tuple[list[float], npt.NDArray[np.intp]]:

@@ -30,6 +30,7 @@ from engine.state.enrich import (
     enrich_underlying,
 )
 from engine.state.snapshot import (
+    BENCHMARK,
     EXCHANGE_TZ,
     Chain,
     FutureQuote,
@@ -38,7 +39,6 @@ from engine.state.snapshot import (
     UnderlyingState,
 )
 
-BENCHMARK = "SPY"
 VOL_FIELDS = {"VIX": "vix", "VIX9D": "vix9d", "VIX3M": "vix3m", "VVIX": "vvix", "SKEW": "skew"}
 FUTURES = ("ES", "NQ", "RTY")
 ATM_TENOR_YEARS = 30 / 365

@@ -13,9 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from engine.portfolio.book import Book, HeldPosition, PositionMark
-from engine.state.snapshot import PortfolioState, Snapshot
-
-BENCHMARK = "SPY"
+from engine.state.snapshot import BENCHMARK, PortfolioState, Snapshot
 
 MarginFn = Callable[[HeldPosition, PositionMark, Snapshot], float]
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 import numpy as np
-import numpy.typing as npt
 
+from engine.execution.fill_models import Quote, QuoteBook, usable_mid
 from engine.execution.orders import Contract
 from engine.kernels import bsm_greeks
 from engine.state.snapshot import Chain, Snapshot
@@ -37,42 +37,10 @@ class Mark:
     source: str  # chain | model | intrinsic | underlying | future
 
 
-def _keys(
-    expiry: npt.NDArray[np.datetime64], strike: npt.ArrayLike, is_call: npt.ArrayLike
-) -> npt.NDArray[np.int64]:
-    # One int64 per contract: days since epoch, strike in tenths of a cent, right.
-    days = expiry.astype("datetime64[D]").astype(np.int64)
-    milli = np.rint(np.asarray(strike, dtype=np.float64) * 1000.0).astype(np.int64)
-    return (days << 32) | (milli << 1) | np.asarray(is_call, dtype=np.int64)
-
-
-class ChainIndex:
-    """Finds contracts in one chain by (expiry, strike, right), all legs in one search."""
-
-    def __init__(self, chain: Chain) -> None:
-        self.chain = chain
-        keys = _keys(chain.expiry, chain.strike, chain.is_call)
-        self.order = np.argsort(keys, kind="stable")
-        self.sorted = keys[self.order]
-
-    def rows(self, contracts: Sequence[Contract]) -> npt.NDArray[np.intp]:
-        """Row of each contract in the chain, -1 where it is not listed."""
-        want = _keys(
-            np.array([c.expiry for c in contracts], dtype="datetime64[D]"),
-            [c.strike or 0.0 for c in contracts],
-            [bool(c.is_call) for c in contracts],
-        )
-        pos = np.minimum(np.searchsorted(self.sorted, want), self.sorted.size - 1)
-        found = self.sorted.size > 0
-        hit = (self.sorted[pos] == want) if found else np.zeros(want.size, bool)
-        return np.where(hit, self.order[pos] if found else -1, -1)
-
-
 def _quoted_mid(chain: Chain, i: int) -> float | None:
-    bid, ask = float(chain.bid[i]), float(chain.ask[i])
-    if math.isfinite(bid) and math.isfinite(ask) and 0.0 <= bid <= ask and ask > 0.0:
-        return 0.5 * (bid + ask)
-    return None
+    """Mid of a usable quote with a positive ask: a 0/0 quote says nothing about value."""
+    mid = usable_mid(Quote(float(chain.bid[i]), float(chain.ask[i])))
+    return mid if mid is not None and chain.ask[i] > 0.0 else None
 
 
 def model_mark(c: Contract, chain: Chain | None, spot: float, time: datetime, q: float) -> Mark:
@@ -112,6 +80,7 @@ def _nearest_iv(chain: Chain, expiry: date, strike: float) -> float | None:
 def mark_contracts(snap: Snapshot, contracts: Sequence[Contract]) -> list[Mark | None]:
     """Marks for `contracts` at this tick; None where the snapshot has no price at all."""
     out: list[Mark | None] = [None] * len(contracts)
+    book = QuoteBook(snap)
     options: dict[str, list[int]] = {}
     for i, c in enumerate(contracts):
         if c.kind == "option":
@@ -129,11 +98,10 @@ def mark_contracts(snap: Snapshot, contracts: Sequence[Contract]) -> list[Mark |
         spot = u.price if u is not None else None
         q = (u.dividend_yield or 0.0) if u is not None else 0.0
         chain = snap.chains.get(symbol)
-        rows = ChainIndex(chain).rows([contracts[i] for i in idx]) if chain else None
-        for j, i in enumerate(idx):
-            row = int(rows[j]) if rows is not None else -1
-            mid = _quoted_mid(chain, row) if chain is not None and row >= 0 else None
-            if chain is not None and mid is not None:
+        for i in idx:
+            row = book.row(contracts[i])
+            mid = _quoted_mid(chain, row) if chain is not None and row is not None else None
+            if chain is not None and row is not None and mid is not None:
                 out[i] = Mark(
                     mid,
                     _nan_to(chain.delta[row]),

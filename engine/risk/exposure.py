@@ -15,8 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from engine.state.snapshot import BENCHMARK
+
 F64 = npt.NDArray[np.float64]
-BENCHMARK = "SPY"
 
 
 @dataclass(frozen=True)

@@ -12,19 +12,19 @@ from __future__ import annotations
 import datetime as dt
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from engine.dsl.ruleset import load_ruleset
 from engine.dsl.trace import Level, RuleTrace, fmt_value
+from engine.execution.fill_models import DEFAULT_FILL_MODEL, parse_fill_model
 from engine.runtime.dry_run import (
     DryRunSpec,
     build_engine,
     check_store,
     history_feed,
     open_store,
-    resolve_fill_model,
     synthetic_store,
 )
 from engine.runtime.engine import TickResult
@@ -41,7 +41,7 @@ class DiffSpec:
     end: dt.date
     store: Path | None = None
     synthetic: int | None = None
-    fill_model: str = "mid-minus:0.25"
+    fill_model: str = DEFAULT_FILL_MODEL.text
     initial_cash: float = 100_000.0
 
 
@@ -132,7 +132,7 @@ class _Comparer:
 def diff_runs(spec: DiffSpec, tmp: Path) -> DiffResult:
     """Replay both rule sets over one feed; `tmp` holds a synthetic market if one is made."""
     rs_a, rs_b = load_ruleset(spec.ruleset_a), load_ruleset(spec.ruleset_b)
-    fill = resolve_fill_model(spec.fill_model)
+    fill = parse_fill_model(spec.fill_model)
     run = DryRunSpec(
         spec.ruleset_a, spec.start, spec.end, tmp, spec.store, spec.synthetic, spec.fill_model,
         Level.FULL, spec.initial_cash,
@@ -146,7 +146,7 @@ def diff_runs(spec: DiffSpec, tmp: Path) -> DiffResult:
         chains = tuple(sorted(set(chains) | set(check_store(store, rs_b, spec.start, spec.end))))
     else:
         raise ValueError("give exactly one market: --store STORE or --synthetic SEED")
-    feed = history_feed(store, chains, replace(run))
+    feed = history_feed(store, chains, run)
     result = DiffResult(rs_a.name, rs_b.name)
     cmp = _Comparer(result, spec.initial_cash)
     costs = run.costs

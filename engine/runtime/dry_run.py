@@ -16,7 +16,7 @@ from typing import Any
 from engine.dsl.ruleset import RuleSet, load_ruleset
 from engine.dsl.trace import Level
 from engine.execution.costs import Costs
-from engine.execution.fill_models import FillModel, parse_fill_model
+from engine.execution.fill_models import DEFAULT_FILL_MODEL, FillModel, parse_fill_model
 from engine.execution.sim_broker import SimBroker
 from engine.feeds.history import HistoryFeed, HistorySpec
 from engine.market.bars import KIND_UNDERLYING
@@ -25,9 +25,9 @@ from engine.market.store import MarketStore
 from engine.portfolio.off_chain import off_chain_quote
 from engine.portfolio.requirements import max_loss_per_unit, position_margin
 from engine.runtime.engine import Engine, EngineConfig
+from engine.state.snapshot import BENCHMARK
 
 REQUIRED_INDICES = ("VIX",)  # synthetic chains are priced off the VIX family
-BENCHMARK = "SPY"  # beta-weighted delta and the regime policies read SPY
 
 
 class DryRunError(ValueError):
@@ -42,7 +42,7 @@ class DryRunSpec:
     out: Path
     store: Path | None = None
     synthetic: int | None = None  # seed of the embedded synthetic market
-    fill_model: str = "mid-minus:0.25"
+    fill_model: str = DEFAULT_FILL_MODEL.text
     trace: Level = Level.FAILS
     initial_cash: float = 100_000.0
     costs: Costs = field(default_factory=Costs)
@@ -56,10 +56,6 @@ def check_out_dir(out: Path) -> None:
             f"output folder {out} exists and is not empty{listed}: choose another --out, "
             "remove it, or continue an interrupted run with --resume"
         )
-
-
-def resolve_fill_model(text: str) -> FillModel:
-    return parse_fill_model(text)  # FillModelError is a ValueError with the valid forms
 
 
 def entry_symbols(rs: RuleSet) -> tuple[str, ...]:
@@ -156,7 +152,7 @@ def prepare(spec: DryRunSpec, *, resume: bool = False) -> Prepared:
     if not resume:
         check_out_dir(spec.out)
     rs = load_ruleset(spec.ruleset)
-    fill = resolve_fill_model(spec.fill_model)
+    fill = parse_fill_model(spec.fill_model)  # FillModelError lists the valid forms
     if (spec.store is None) == (spec.synthetic is None):
         raise DryRunError("give exactly one market: --store STORE or --synthetic SEED")
     # A synthetic market is generated into RUN_DIR/market once the run folder exists.

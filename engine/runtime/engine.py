@@ -89,7 +89,6 @@ class Engine:
         self.book = Book(self.config.initial_cash)
         self.gate = gate or RiskGate()
         self.proposer = Proposer(ruleset, self.config.sizing, max_loss)
-        self.max_loss = max_loss
         # Wall-clock split for the benchmark and the run summary; never read by trading logic.
         self.seconds = {"book": 0.0, "rules": 0.0, "broker": 0.0}
         self._clock = clock
@@ -122,13 +121,16 @@ class Engine:
         results = {r.order.id: r for r in self.broker.execute(orders, snap)}
         t4 = self._clock()
         entries = {v.proposal.order.id: v.proposal.entry for v in verdicts if v.proposal.order}
+        traded = False
         for r in results.values():
             if r.fill is not None and r.fill.quantity > 0:
+                traded = True
                 c = self.book.apply_fill(r.order, r.fill, **entries.get(r.order.id, {}))
                 if c is not None:
                     closed.append(c)
-        after_marks = self.book.mark(snap) if results else marks
-        after = account_view(self.book, after_marks, snap, self.margin) if results else before
+        # Re-valued only when a fill changed the book; otherwise the marks above still hold.
+        after_marks = self.book.mark(snap) if traded else marks
+        after = account_view(self.book, after_marks, snap, self.margin) if traded else before
         self.book.end_tick(after.net_liq)
         tripped = sorted({d.rule_id for d in decisions if d.kind == "breaker"})
         self.gate.remember(ctx, tripped)

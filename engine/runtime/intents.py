@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 import numpy as np
@@ -45,7 +45,7 @@ class Sizing:
 
 @dataclass(frozen=True)
 class Proposal:
-    decision: Decision | None  # None: the engine's own (flatten of every position)
+    decision: Decision  # the rule decision it answers
     order: Order | None
     note: str | None = None  # why there is no order
     entry: dict[str, Any] = field(default_factory=dict)  # facts for a new position
@@ -277,7 +277,7 @@ class Proposer:
 
 
 def _order(
-    d: Decision | None,
+    d: Decision,
     oid: str,
     intent: Any,
     symbol: str,
@@ -288,13 +288,13 @@ def _order(
 ) -> Order:
     return Order(
         id=oid,
-        time=d.time if d is not None else datetime.min,
+        time=d.time,
         intent=intent,
         symbol=symbol,
         legs=legs,
         quantity=units,
-        rule_id=d.rule_id if d is not None else "engine",
-        reason=(d.reason or d.describe()) if d is not None else "",
+        rule_id=d.rule_id,
+        reason=d.reason or d.describe(),
         strategy=strategy,
         position_id=pid,
     )

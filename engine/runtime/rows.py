@@ -59,8 +59,6 @@ def _outcomes(r: TickResult) -> dict[int, str]:
     for v in r.verdicts:
         p = v.proposal
         d = p.decision
-        if d is None:
-            continue
         if p.order is None:
             out[id(d)].append(p.note or "no order")
         elif v.blocked is not None:

@@ -24,7 +24,7 @@ from engine.kernels.features import (
     rolling_beta,
 )
 from engine.kernels.iv import implied_vol_from_quotes
-from engine.state.snapshot import EXCHANGE_TZ, Chain, Snapshot, UnderlyingState
+from engine.state.snapshot import BENCHMARK, EXCHANGE_TZ, Chain, Snapshot, UnderlyingState
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -32,7 +32,6 @@ EXPIRY_CLOSE = time(16, 0)  # options stop trading at the 16:00 New York close o
 SECONDS_PER_YEAR = 365.0 * 86400.0  # ACT/365
 VOL_POINTS = 100.0  # Chain.vega is per vol point; the kernel's vega is per 1.00 vol
 DAYS_PER_YEAR = 365.0  # Chain.theta is per calendar day; the kernel's theta is per year
-BENCHMARK = "SPY"
 IV_LOOKBACK = 252  # observations for IV rank / percentile (needs that many, see features)
 RV_WINDOW = 20  # daily returns for realized_vol_20d
 BETA_WINDOW = 252  # daily returns for beta against SPY

@@ -27,6 +27,7 @@ SESSIONS = ("pre", "regular", "post", "closed")
 REGIMES = ("crash", "high_vol", "normal", "low_vol")
 RISK_STATES = ("ACTIVE", "REDUCING", "HALTED")
 CONTRACT_MULTIPLIER = 100
+BENCHMARK = "SPY"  # beta, beta-weighted delta and the regime policies are against SPY
 
 _K = TypeVar("_K")
 _V = TypeVar("_V")

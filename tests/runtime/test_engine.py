@@ -10,13 +10,13 @@ import pytest
 from engine.dsl.ruleset import load_ruleset
 from engine.dsl.trace import Level
 from engine.execution.costs import Costs
+from engine.execution.fill_models import DEFAULT_FILL_MODEL
 from engine.market.store import MarketStore
 from engine.runtime.dry_run import (
     DryRunSpec,
     build_engine,
     entry_symbols,
     history_feed,
-    resolve_fill_model,
 )
 from engine.runtime.engine import Engine, TickResult
 from engine.runtime.intents import Sizing
@@ -27,7 +27,7 @@ from tests.runtime.conftest import END, START
 @pytest.fixture(scope="module")
 def replayed(store: Path) -> tuple[Engine, list[TickResult]]:
     rs = load_ruleset("v6")
-    engine = build_engine(rs, resolve_fill_model("mid-minus:0.25"), Costs(), 100_000.0,
+    engine = build_engine(rs, DEFAULT_FILL_MODEL, Costs(), 100_000.0,
                           Level.FAILS)  # fmt: skip
     spec = DryRunSpec("v6", START, END, store / "unused", store=store)
     feed = history_feed(MarketStore(store), entry_symbols(rs), spec)
