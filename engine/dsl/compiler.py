@@ -298,7 +298,8 @@ def block_info(b: ast.Block, program: Program) -> BlockInfo:
     for i, c in enumerate(b.conditions):
         ops = condition_operands(c, program)
         sides = None
-        if isinstance(c, ast.Compare) and len(c.ops) == 1 and c.ops[0] not in ("==", "!="):
+        comparators: tuple[str, ...] = ()
+        if isinstance(c, ast.Compare) and all(o in ("<", "<=", ">", ">=") for o in c.ops):
             refs = []
             for side in c.operands:
                 value = gen.static(side)
@@ -308,7 +309,7 @@ def block_info(b: ast.Block, program: Program) -> BlockInfo:
                     refs.append(
                         ("op", next(j for j, o in enumerate(ops) if shape(o) == shape(side)))
                     )
-            sides = (refs[0], refs[1])
+            sides, comparators = tuple(refs), c.ops
         conds.append(
             CondInfo(
                 i,
@@ -317,6 +318,7 @@ def block_info(b: ast.Block, program: Program) -> BlockInfo:
                 tuple(src.text_between(o.loc).strip() for o in ops),
                 tuple(unit_name(program.types.get(id(o), UNKNOWN)) for o in ops),
                 sides,
+                comparators,
             )
         )
     return BlockInfo(

@@ -35,6 +35,8 @@ class CompiledProgram:
     actions: tuple[ActionInfo, ...]
     tick_off: Callable[..., list[Decision]]
     resets: Callable[..., dict[str, bool | None]]  # breaker id -> reset conditions hold now
+    # The limits alone, traced: `limits(S, X, rec)` for the what-if check of a proposed order.
+    limits: Callable[..., list[Decision]]
     breaker_policies: tuple[BreakerPolicy, ...]
     count_keys: frozenset[tuple[bool, bool]]  # position-count shapes the rules read
     off_source: str = field(repr=False)
@@ -127,7 +129,7 @@ class _Emitter:
         # Only data problems become "unknown"; an engine bug (NameError, …) must surface.
         self.w(ind, "except _DATA_ERRORS as _x:")
         if self.traced:
-            self.w(ind + 1, f"_rec(('x', {n}, {subject}, type(_x).__name__))")
+            self.w(ind + 1, f"_rec(('x', {n}, {subject}, _ename(_x)))")
         if b.kind == "limit":  # a limit that cannot be evaluated counts as breached
             for code in self._decisions(b, sym, pos, none_args=True):
                 self.w(ind + 1, code)
@@ -237,6 +239,16 @@ def _emit_tick(e: _Emitter, program: Program, groups: dict[str, list[int]]) -> N
     e.w(1, "return _out")
 
 
+def _emit_limits(e: _Emitter, program: Program, limits: list[int]) -> None:
+    """`_limits(S, X, _rec)`: every limit, traced, on a hypothetical portfolio (what-if)."""
+    e.w(0, "def _limits(S, X, _rec):")
+    e.w(1, "M = S.market; PF = S.portfolio; R = S.risk; P = None; _E = U = X.empty_u")
+    e.w(1, "_out = []; _ap = _out.append; _ug = S.underlyings.get; _T = X.time; _HS = X.hash")
+    for n in limits:
+        e.block(n, program.blocks[n], 1, "'portfolio'", "None", "None", False)
+    e.w(1, "return _out")
+
+
 def _emit_resets(e: _Emitter, program: Program, breakers: list[int]) -> None:
     """`_resets(S, X)`: for each breaker with a `reset when` clause, whether every reset
     condition holds now (True), fails (False) or cannot be evaluated (None: stays tripped)."""
@@ -282,6 +294,10 @@ def _declared_params(program: Program, a: ast.Action) -> dict[str, Ty]:
     return out
 
 
+def _error_name(x: BaseException) -> str:
+    return type(x).__name__
+
+
 def compile_program(program: Program) -> CompiledProgram:
     """Compile a checked program into its two tick functions and static trace info."""
     groups: dict[str, list[int]] = {g: [] for g in GROUPS}
@@ -318,12 +334,15 @@ def compile_program(program: Program) -> CompiledProgram:
     em.out.append("")
     _emit_resets(em, program, groups["breaker"])
     policies = tuple(_breaker_policy(program.blocks[n], em.g) for n in groups["breaker"])
-    off_source = "\n".join(em.out) + "\n"
+    limits_em = _Emitter(program, consts, action_names, traced=True)
+    _emit_limits(limits_em, program, groups["limit"])
+    off_source = "\n".join(em.out + [""] + limits_em.out) + "\n"
     namespace: dict[str, Any] = {
-        "__builtins__": {"abs": abs, "type": type},
+        "__builtins__": {"abs": abs},
         "H": helpers,
         "_D": Decision,
         "_new": tuple.__new__,
+        "_ename": _error_name,
         "_DATA_ERRORS": (ArithmeticError, TypeError, ValueError, AttributeError, LookupError),
         **consts.values,
         **{f"_a{i}": a for i, a in enumerate(actions)},
@@ -335,6 +354,7 @@ def compile_program(program: Program) -> CompiledProgram:
         actions=tuple(actions),
         tick_off=namespace["_tick_off"],
         resets=namespace["_resets"],
+        limits=namespace["_limits"],
         breaker_policies=policies,
         count_keys=frozenset(consts.count_keys),
         off_source=off_source,

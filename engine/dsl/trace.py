@@ -8,7 +8,8 @@ its per-rule objects only when someone reads them, so explain costs little per t
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import operator
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from enum import Enum
@@ -148,9 +149,11 @@ class CondInfo:
     location: str
     operand_texts: tuple[str, ...]
     operand_units: tuple[str, ...]
-    # For a single numeric comparison: where its two sides come from, each an operand index
-    # or a constant, so the distance to threshold is derived only when a trace is read.
-    sides: tuple[tuple[str, Any], tuple[str, Any]] | None = None
+    # For a numeric comparison (chained too: `a <= x <= b`): where each compared value comes
+    # from, an operand index or a constant, and the comparators between them, so the distance
+    # to threshold is derived only when a trace is read.
+    sides: tuple[tuple[str, Any], ...] | None = None
+    comparators: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,13 +256,23 @@ def _rule_trace(b: BlockInfo, rec: tuple[Any, ...], level: Level) -> RuleTrace:
     )
 
 
+_COMPARE: dict[str, Callable[[float, float], bool]] = {
+    "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
+}  # fmt: skip
+
+
 def _distance(info: CondInfo, values: Sequence[Any]) -> float | None:
-    """How far the left side is from the threshold on the right (right minus left)."""
+    """How far a failed comparison is from holding: right minus left of its first failing
+    pair (`a <= x <= b` with x above b: b - x, negative)."""
     if info.sides is None:
         return None
-    a, b = (values[ref] if kind == "op" else ref for kind, ref in info.sides)
-    ok = all(isinstance(v, float | int) and not isinstance(v, bool) for v in (a, b))
-    return float(b) - float(a) if ok else None
+    side = [values[ref] if kind == "op" else ref for kind, ref in info.sides]
+    if not all(isinstance(v, float | int) and not isinstance(v, bool) for v in side):
+        return None
+    for op, a, b in zip(info.comparators, side, side[1:], strict=False):
+        if not _COMPARE[op](a, b):
+            return float(b) - float(a)
+    return float(side[1]) - float(side[0]) if len(side) == 2 else None
 
 
 def unit_name(t: Ty) -> str:

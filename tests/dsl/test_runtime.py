@@ -392,3 +392,39 @@ def test_full_trace_of_shipped_v6(monkeypatch: pytest.MonkeyPatch,
     assert (trace.regime, trace.regime_source) == ("normal", "policy")
     assert [normalised(d, rs) for d in decisions] == snapshot(name="decisions")
     assert normalised(trace, rs) == snapshot(name="trace")
+
+
+@pytest.mark.parametrize(("vix", "distance"), [(5.0, -5.0), (47.0, -7.0), (20.0, None)])
+def test_chained_comparison_distance_is_to_the_violated_bound(
+        compile_rules: CompileRules, make_snap: MakeSnap, vix: float, distance: float | None
+) -> None:
+    rs = compile_rules(entry_rule("10 <= market.vix <= 40"))
+    _, trace = evaluate(rs, make_snap(market={"vix": vix}, underlyings=SPY), Level.FULL)
+    assert trace is not None
+    (cond,) = trace.rules[0].conditions
+    assert cond.distance == distance
+
+
+WHATIF_LIMITS = """
+limit few "At most two positions" {
+  check portfolio.open_positions <= 2
+  on_breach block_entries
+}
+limit band "Delta in band" {
+  check -100 <= portfolio.bw_delta_spy <= 100
+  on_breach block_entries
+}
+"""
+
+
+def test_limits_alone_are_traced_for_the_what_if_check(
+        compile_rules: CompileRules, make_snap: MakeSnap) -> None:
+    from engine.dsl.runtime import TickContext
+
+    rs = compile_rules(WHATIF_LIMITS)
+    snap = make_snap(portfolio={"open_positions": 3, "bw_delta_spy": 50.0})
+    records: list[tuple[Any, ...]] = []
+    decisions = rs.compiled.limits(snap, TickContext(rs, snap), records.append)
+    assert [d.rule_id for d in decisions] == ["few"]
+    assert [r[1] for r in records] == list(rs.compiled.groups["limit"])
+    assert evaluate(rs, snap)[0] == tuple(decisions)
