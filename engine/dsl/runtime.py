@@ -22,7 +22,7 @@ _BY_ID = attrgetter("id")
 
 
 @cache
-def _empty_underlying() -> Any:
+def empty_underlying() -> Any:
     from engine.state.snapshot import UnderlyingState
 
     return UnderlyingState(symbol="")
@@ -57,7 +57,7 @@ class TickContext:
         self.counts = counts
         self.positions = sorted(snap.positions, key=_BY_ID)
         self.symbols = sorted(snap.underlyings)
-        self.empty_u = _empty_underlying()
+        self.empty_u = empty_underlying()
 
 
 def evaluate(

@@ -336,7 +336,7 @@ def compile_program(program: Program) -> CompiledProgram:
     policies = tuple(_breaker_policy(program.blocks[n], em.g) for n in groups["breaker"])
     limits_em = _Emitter(program, consts, action_names, traced=True)
     _emit_limits(limits_em, program, groups["limit"])
-    off_source = "\n".join(em.out + [""] + limits_em.out) + "\n"
+    off_source = "\n".join([*em.out, "", *limits_em.out]) + "\n"
     namespace: dict[str, Any] = {
         "__builtins__": {"abs": abs},
         "H": helpers,

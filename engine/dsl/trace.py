@@ -197,6 +197,10 @@ class Trace:
         """The trace of one of `records`: for readers that cache by record (the journal)."""
         return _rule_trace(self._blocks[record[1]], record, self.level)
 
+    def block_of(self, record: tuple[Any, ...]) -> BlockInfo:
+        block: BlockInfo = self._blocks[record[1]]
+        return block
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "time": self.time.isoformat(),
@@ -215,6 +219,11 @@ def _plain(x: Any) -> Any:
     if isinstance(x, tuple | list):
         return [_plain(v) for v in x]
     return x
+
+
+def rule_trace(b: BlockInfo, rec: tuple[Any, ...], level: Level) -> RuleTrace:
+    """The trace of one raw record of block `b` (for readers without a `Trace`)."""
+    return _rule_trace(b, rec, level)
 
 
 def _rule_trace(b: BlockInfo, rec: tuple[Any, ...], level: Level) -> RuleTrace:

@@ -100,6 +100,11 @@ class SimBroker:
     # ------------------------------------------------------------------------- queries
 
     @property
+    def connected(self) -> bool:
+        """A simulated broker never loses its connection (the IB broker reports its own)."""
+        return True
+
+    @property
     def cash(self) -> float:
         """USD."""
         return self._cash

@@ -1,4 +1,4 @@
-"""The five tables of a dry run's journal: explicit Arrow schemas, value rules, documentation.
+"""The six tables of a dry run's journal: explicit Arrow schemas, value rules, documentation.
 
 Every table starts with `time` (the tick, UTC), `date` (the New York trading date of that
 tick) and `year` (the partition column, the year of `date`). A tick at 20:30 New York time is
@@ -190,6 +190,34 @@ _COLUMNS: dict[str, list[_Col]] = {
         _f64("commissions", "USD so far, fees included", required=True),
         _f64("hedge_shares", "SPY shares held as a hedge"),
     ],
+    "risk_events": [
+        *_TICK,
+        _str(
+            "kind",
+            "trip (a breaker fired), reset (a breaker was released), command (an operator "
+            "halt, flatten or resume was read) or transition (the trading state changed)",
+            required=True,
+        ),
+        _str("state_before", "ACTIVE, REDUCING or HALTED before the event", required=True),
+        _str("state_after", "ACTIVE, REDUCING or HALTED after the event", required=True),
+        _str(
+            "cause",
+            "the breaker, the limits, 'operator' or 'operator <command>' behind the event",
+            required=True,
+        ),
+        _str(
+            "detail",
+            "trip: the state it wants; reset: when it tripped and last fired; command: the "
+            "command; transition: every active cause and the state it wants",
+            required=True,
+        ),
+        _str("rules", "ids of the breakers and limits involved, ', '-separated"),
+        _str(
+            "values",
+            "JSON list of {rule, text, value, unit}: the operands of their conditions on this "
+            "tick (null when the run keeps no trace)",
+        ),
+    ],
 }
 
 SUMMARIES = {
@@ -198,6 +226,8 @@ SUMMARIES = {
     "fills": "One row per leg traded, and one per leg settled at expiry.",
     "positions": "One row per open position per tick, and a final `closed` row when it closes.",
     "equity": "One row per tick: the account after the tick.",
+    "risk_events": "One row per breaker trip or reset, operator command and change of trading "
+    "state.",
 }
 
 # Closed vocabularies: a value outside them is a bug in the writer, caught before the write.
@@ -215,6 +245,11 @@ CHOICES: dict[str, dict[str, tuple[str, ...]]] = {
     },
     "positions": {"status": ("open", "closed"), "entry_regime": REGIMES},
     "equity": {"regime": REGIMES, "risk_state": RISK_STATES},
+    "risk_events": {
+        "kind": ("trip", "reset", "command", "transition"),
+        "state_before": RISK_STATES,
+        "state_after": RISK_STATES,
+    },
 }
 
 
@@ -227,12 +262,14 @@ ORDERS = _schema(_COLUMNS["orders"])
 FILLS = _schema(_COLUMNS["fills"])
 POSITIONS = _schema(_COLUMNS["positions"])
 EQUITY = _schema(_COLUMNS["equity"])
+RISK_EVENTS = _schema(_COLUMNS["risk_events"])
 TABLES: dict[str, pa.Schema] = {
     "decisions": DECISIONS,
     "orders": ORDERS,
     "fills": FILLS,
     "positions": POSITIONS,
     "equity": EQUITY,
+    "risk_events": RISK_EVENTS,
 }
 
 

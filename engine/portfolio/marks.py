@@ -77,10 +77,13 @@ def _nearest_iv(chain: Chain, expiry: date, strike: float) -> float | None:
     return float(chain.iv[i])
 
 
-def mark_contracts(snap: Snapshot, contracts: Sequence[Contract]) -> list[Mark | None]:
-    """Marks for `contracts` at this tick; None where the snapshot has no price at all."""
+def mark_contracts(
+    snap: Snapshot, contracts: Sequence[Contract], book: QuoteBook | None = None
+) -> list[Mark | None]:
+    """Marks for `contracts` at this tick; None where the snapshot has no price at all.
+    `book`: the tick's quote book, when the caller has one (its chain index is reused)."""
     out: list[Mark | None] = [None] * len(contracts)
-    book = QuoteBook(snap)
+    book = book if book is not None and book.snap is snap else QuoteBook(snap)
     options: dict[str, list[int]] = {}
     for i, c in enumerate(contracts):
         if c.kind == "option":

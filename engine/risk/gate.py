@@ -1,47 +1,101 @@
-"""The risk gate: every proposed order passes its controls before it reaches the broker.
+"""The risk gate: the trading state, and the controls every proposed order must pass.
 
-Trading state for the tick comes from the limit and breaker decisions that fired: `halt` or
-`flatten` make it HALTED (only closing orders pass), `block_entries` makes it REDUCING (no
-entries, no risk-increasing adjustments; exits and hedges pass), otherwise ACTIVE. Controls are
-small classes with one `validate` method returning None or a message that explains the
-violation (after zipline's trading controls). The risk issue extends this module with a
-persistent state machine, cooldowns and the what-if limits check; callers do not change.
+Each tick the gate advances the trading state machine (engine.risk.trading_state) with the
+limit and breaker decisions that fired, the breakers' reset conditions and any operator
+command. Then each proposal runs through the controls in order; the first objection blocks
+it. Controls are small classes with one `validate` method returning None or a message that
+explains the violation (after zipline's trading controls):
+
+- HALTED: only closing orders pass;
+- REDUCING: no entries and no risk-increasing adjustments; exits and hedges pass;
+- buying power: an entry must fit in what is left after the entries passed before it;
+- what-if limits: the portfolio as it would be after the order (and the orders passed before
+  it this tick) must not breach a limit that held, nor go further beyond one already breached.
+  Exits are never checked: a limit must not trap a position.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cached_property
 from typing import Protocol
 
+from engine.dsl.tickgen import BreakerPolicy
 from engine.dsl.trace import Decision
+from engine.execution.fill_models import QuoteBook
+from engine.risk.trading_state import (
+    ACTIVE,
+    HALTED,
+    REDUCING,
+    Command,
+    RiskEvent,
+    TradingState,
+    step,
+)  # fmt: skip
+from engine.risk.whatif import Breach, LimitsCheck, Pending, order_impact, violations
 from engine.runtime.intents import Proposal
-from engine.state.snapshot import PortfolioState, RiskState
+from engine.state.snapshot import PortfolioState, RiskState, Snapshot
 
-ACTIVE, REDUCING, HALTED = "ACTIVE", "REDUCING", "HALTED"
+__all__ = ["ACTIVE", "HALTED", "REDUCING", "GateContext", "RiskGate", "Verdict", "WhatIf"]
+
 CLOSING = frozenset({"close", "reduce", "flatten"})
 RISK_INCREASING = frozenset({"open", "roll"})
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class GateContext:
     state: str  # ACTIVE | REDUCING | HALTED
-    because: tuple[str, ...]  # the limits and breakers that set the state
+    because: tuple[str, ...]  # the limits, breakers or operator that set the state
     portfolio: PortfolioState
+    flatten: bool = False  # HALTED with a flatten in force: close everything
+    events: tuple[RiskEvent, ...] = ()  # this tick's risk events
+    tripped: tuple[str, ...] = ()  # breakers tripped after this tick's step
+
+
+class WhatIf:
+    """One order seen against the portfolio as it would be after it; computed on demand."""
+
+    def __init__(
+        self,
+        p: Proposal,
+        view: Snapshot,
+        pending: Pending,
+        check: LimitsCheck | None,
+        before: Mapping[str, Breach],
+        book: QuoteBook | None,
+        committed_usd: float,
+    ) -> None:
+        self.p, self.view, self.pending, self.check = p, view, pending, check
+        self.before, self.book = before, book
+        self.margin_usd = committed_usd + p.margin_usd  # this entry and those passed before it
+
+    @cached_property
+    def after(self) -> Pending:
+        assert self.p.order is not None
+        imp = order_impact(self.p.order, self.view, self.p.margin_usd, self.book)
+        shapes = self.check.shapes if self.check is not None else frozenset()
+        return self.pending.plus(imp, shapes)
+
+    @cached_property
+    def violations(self) -> list[str]:
+        if self.check is None:
+            return []
+        return violations(self.before, self.check.breaches(self.view, self.after))
 
 
 class Control(Protocol):
     name: str
 
-    def validate(self, p: Proposal, ctx: GateContext, margin_usd: float) -> str | None:
-        """None when `p` may go; else why not. `margin_usd`: buying power this order and the
-        entries passed before it this tick need."""
+    def validate(self, p: Proposal, ctx: GateContext, w: WhatIf) -> str | None:
+        """None when `p` may go; else why not."""
 
 
 class HaltedControl:
     name = "halted"
 
-    def validate(self, p: Proposal, ctx: GateContext, margin_usd: float) -> str | None:
+    def validate(self, p: Proposal, ctx: GateContext, w: WhatIf) -> str | None:
         assert p.order is not None
         if ctx.state == HALTED and p.order.intent not in CLOSING and not _closes_only(p):
             return f"trading HALTED by {', '.join(ctx.because)}: only closing orders pass"
@@ -51,7 +105,7 @@ class HaltedControl:
 class ReducingControl:
     name = "reducing"
 
-    def validate(self, p: Proposal, ctx: GateContext, margin_usd: float) -> str | None:
+    def validate(self, p: Proposal, ctx: GateContext, w: WhatIf) -> str | None:
         assert p.order is not None
         if ctx.state == REDUCING and p.order.intent in RISK_INCREASING:
             what = "entries" if p.order.intent == "open" else "risk-increasing adjustments"
@@ -62,16 +116,27 @@ class ReducingControl:
 class BuyingPowerControl:
     name = "buying_power"
 
-    def validate(self, p: Proposal, ctx: GateContext, margin_usd: float) -> str | None:
+    def validate(self, p: Proposal, ctx: GateContext, w: WhatIf) -> str | None:
         assert p.order is not None
         if p.order.intent != "open":
             return None
         available = ctx.portfolio.buying_power_available
         if available is None:
             return "buying power unknown: no new position (fail closed)"
-        if margin_usd > available:
-            return f"needs ${margin_usd:,.0f} of buying power, ${available:,.0f} available"
+        if w.margin_usd > available:
+            return f"needs ${w.margin_usd:,.0f} of buying power, ${available:,.0f} available"
         return None
+
+
+class WhatIfLimitsControl:
+    name = "limits"
+
+    def validate(self, p: Proposal, ctx: GateContext, w: WhatIf) -> str | None:
+        assert p.order is not None
+        if p.order.intent in CLOSING or _closes_only(p):
+            return None
+        found = w.violations
+        return "; ".join(found) if found else None
 
 
 def _closes_only(p: Proposal) -> bool:
@@ -79,13 +144,14 @@ def _closes_only(p: Proposal) -> bool:
     return (
         p.order is not None
         and p.order.intent == "adjust"
-        and all(leg.ratio != 0 for leg in p.order.legs)
         and p.decision is not None
         and p.decision.target == "close_tested"
     )
 
 
-DEFAULT_CONTROLS: tuple[Control, ...] = (HaltedControl(), ReducingControl(), BuyingPowerControl())
+DEFAULT_CONTROLS: tuple[Control, ...] = (
+    HaltedControl(), ReducingControl(), BuyingPowerControl(), WhatIfLimitsControl(),
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,46 +161,79 @@ class Verdict:
     control: str | None = None
 
 
+@dataclass
 class RiskGate:
-    """Decides the tick's trading state and passes or blocks each proposal."""
+    """The trading state across ticks, and the controls. `limits` None: no what-if check."""
 
-    def __init__(self, controls: Sequence[Control] = DEFAULT_CONTROLS) -> None:
-        self.controls = tuple(controls)
-        self.last = RiskState()
+    limits: LimitsCheck | None = None
+    policies: Sequence[BreakerPolicy] = ()
+    controls: Sequence[Control] = DEFAULT_CONTROLS
+    state: TradingState = field(default_factory=TradingState)
+    last: RiskState = field(default_factory=RiskState)  # what the next tick's rules read
 
-    def context(self, decisions: Sequence[Decision], portfolio: PortfolioState) -> GateContext:
-        halting = sorted({d.rule_id for d in decisions if d.verb in ("halt", "flatten")})
-        blocking = sorted({d.rule_id for d in decisions if d.verb == "block_entries"})
-        if halting:
-            return GateContext(HALTED, tuple(halting), portfolio)
-        if blocking:
-            return GateContext(REDUCING, tuple(blocking), portfolio)
-        return GateContext(ACTIVE, (), portfolio)
+    def context(
+        self,
+        decisions: Sequence[Decision],
+        portfolio: PortfolioState,
+        time: datetime,
+        resets: Mapping[str, bool | None] | None = None,
+        command: Command | None = None,
+    ) -> GateContext:
+        """Advance the trading state by one tick."""
+        s, events = step(self.state, time, decisions, resets or {}, self.policies, command)
+        self.state = s
+        because = _because(s, decisions)
+        return GateContext(s.state, because, portfolio, s.flatten, tuple(events),
+                           tuple(sorted(s.trips)))  # fmt: skip
 
     def review(
-        self, proposals: Sequence[Proposal], ctx: GateContext, margins: Sequence[float]
-    ) -> list[Verdict]:
+        self, proposals: Sequence[Proposal], ctx: GateContext, view: Snapshot,
+        book: QuoteBook | None = None,
+    ) -> list[Verdict]:  # fmt: skip
         out = []
+        check = self.limits
+        pending = Pending(view.portfolio, check.counts(view) if check else {})
+        before = check.breaches(view, pending) if check is not None else {}
         committed = 0.0  # buying power taken by entries passed earlier this tick
-        for p, margin in zip(proposals, margins, strict=True):
+        for p in proposals:
             if p.order is None:
                 out.append(Verdict(p, None))
                 continue
+            w = WhatIf(p, view, pending, check, before, book, committed)
             for c in self.controls:
-                why = c.validate(p, ctx, committed + margin)
+                why = c.validate(p, ctx, w)
                 if why is not None:
                     out.append(Verdict(p, why, c.name))
                     break
             else:
                 out.append(Verdict(p, None))
-                if p.order.intent == "open":
-                    committed += margin
+                if p.order.intent not in CLOSING and not _closes_only(p):
+                    pending = w.after
+                    committed += p.margin_usd
         return out
 
-    def remember(self, ctx: GateContext, tripped: Sequence[str]) -> None:
+    def remember(self, ctx: GateContext, health: RiskState | None = None) -> None:
         """The state the next tick's rules read as `risk.*`."""
+        base = health or RiskState()
         self.last = RiskState(
             state=ctx.state,
-            breakers_tripped=tuple(tripped),
+            breakers_tripped=ctx.tripped,
             entries_blocked=ctx.state != ACTIVE,
+            orders_rejected_today=base.orders_rejected_today,
+            data_age_seconds=base.data_age_seconds,
+            broker_connected=base.broker_connected,
         )
+
+
+def _because(s: TradingState, decisions: Sequence[Decision]) -> tuple[str, ...]:
+    want = s.state
+    out = {b for b, t in s.trips.items() if t.wants == want}
+    out |= {d.rule_id for d in decisions if d.kind == "limit" and want == REDUCING
+            and d.verb == "block_entries"}  # fmt: skip
+    out |= {d.rule_id for d in decisions if d.kind == "limit" and want == HALTED
+            and d.verb in ("halt", "flatten")}  # fmt: skip
+    if s.operator_halt and want == HALTED:
+        out.add("operator")
+    if not out and want == HALTED:
+        out.add("an earlier halt (held until `v6 resume`)")
+    return tuple(sorted(out))

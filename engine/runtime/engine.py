@@ -15,14 +15,18 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from engine.dsl.ruleset import RuleSet
-from engine.dsl.runtime import evaluate
+from engine.dsl.runtime import TickContext, evaluate
 from engine.dsl.trace import Decision, Level, Trace
+from engine.execution.fill_models import QuoteBook
 from engine.execution.orders import AssignmentRisk, Order, OrderResult, Settlement
 from engine.portfolio.account import AccountView, MarginFn, account_view
 from engine.portfolio.book import Book, Closed, PositionMark, to_position
-from engine.risk.gate import GateContext, RiskGate, Verdict
-from engine.runtime.intents import MaxLossFn, Proposer, Sizing
-from engine.state.snapshot import Snapshot
+from engine.risk.commands import CommandSource, NoCommands
+from engine.risk.gate import GateContext, Verdict
+from engine.risk.health import Health
+from engine.runtime.intents import MaxLossFn, Sizing
+from engine.runtime.order_flow import OrderFlow, build_order_flow
+from engine.state.snapshot import RiskState, Snapshot
 
 
 class ExecutingBroker(Protocol):
@@ -33,6 +37,9 @@ class ExecutingBroker(Protocol):
     def settle(self, snap: Snapshot) -> tuple[list[Settlement], list[AssignmentRisk]]: ...
 
     def describe(self) -> dict[str, Any]: ...
+
+    @property
+    def connected(self) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -81,46 +88,59 @@ class Engine:
         margin: MarginFn,
         max_loss: MaxLossFn,
         config: EngineConfig | None = None,
-        gate: RiskGate | None = None,
+        commands: CommandSource | None = None,
         clock: Clock = _time.perf_counter,
     ) -> None:
         self.rs, self.broker, self.margin = ruleset, broker, margin
         self.config = config or EngineConfig()
         self.book = Book(self.config.initial_cash)
-        self.gate = gate or RiskGate()
-        self.proposer = Proposer(ruleset, self.config.sizing, max_loss)
+        self.flow: OrderFlow = build_order_flow(ruleset, self.config.sizing, max_loss)
+        self.commands: CommandSource = commands or NoCommands()
+        self.health = Health()
         # Wall-clock split for the benchmark and the run summary; never read by trading logic.
         self.seconds = {"book": 0.0, "rules": 0.0, "broker": 0.0}
         self._clock = clock
 
     def step(self, snap: Snapshot) -> TickResult:
         t0 = self._clock()
+        command = self.commands.poll(snap.time)
         self.book.begin_tick(snap.time)
         settlements, risks = self.broker.settle(snap)
         closed = [c for s in settlements if (c := self.book.apply_settlement(s)) is not None]
         marks = self.book.mark(snap)
         self.book.update_high_water(marks)
         before = account_view(self.book, marks, snap, self.margin)
+        health = RiskState(
+            orders_rejected_today=self.health.rejects_so_far(snap.time),
+            data_age_seconds=self.health.data_age(snap, (m.held.symbol for m in marks)),
+            broker_connected=self.broker.connected,
+        )
+        # The state is the previous tick's; the health signals are this tick's.
+        risk = replace(
+            self.flow.gate.last,
+            orders_rejected_today=health.orders_rejected_today,
+            data_age_seconds=health.data_age_seconds,
+            broker_connected=health.broker_connected,
+        )
         view = replace(
             snap,
             positions=tuple(to_position(m, snap.time) for m in marks if not m.held.is_hedge),
             portfolio=before.portfolio,
-            risk=self.gate.last,
+            risk=risk,
         )
         t1 = self._clock()
         decisions, trace = evaluate(self.rs, view, self.config.trace)
         # The regime policies' verdict is in the trace; without one only a given regime is known.
         regime = trace.regime if trace is not None else view.market.regime
+        resets = self._resets(view)
         t2 = self._clock()
         by_id = {m.held.id: m for m in marks}
-        proposals = self.proposer.propose(decisions, view, self.book, by_id, regime)
-        ctx = self.gate.context(decisions, before.portfolio)
-        verdicts = self.gate.review(proposals, ctx, [p.margin_usd for p in proposals])
-        orders = [v.proposal.order for v in verdicts if v.blocked is None and v.proposal.order]
+        flow = self.flow.run(decisions, view, before.portfolio, self.book, by_id, regime, resets,
+                             command, QuoteBook(view))  # fmt: skip
         t3 = self._clock()
-        results = {r.order.id: r for r in self.broker.execute(orders, snap)}
+        results = {r.order.id: r for r in self.broker.execute(flow.orders, snap)}
         t4 = self._clock()
-        entries = {v.proposal.order.id: v.proposal.entry for v in verdicts if v.proposal.order}
+        entries = {v.proposal.order.id: v.proposal.entry for v in flow.verdicts if v.proposal.order}
         traded = False
         for r in results.values():
             if r.fill is not None and r.fill.quantity > 0:
@@ -132,13 +152,19 @@ class Engine:
         after_marks = self.book.mark(snap) if traded else marks
         after = account_view(self.book, after_marks, snap, self.margin) if traded else before
         self.book.end_tick(after.net_liq)
-        tripped = sorted({d.rule_id for d in decisions if d.kind == "breaker"})
-        self.gate.remember(ctx, tripped)
+        self.health.count_rejects(snap.time, results.values())
+        self.flow.gate.remember(flow.ctx, health)
         t5 = self._clock()
         self.seconds["book"] += (t1 - t0) + (t5 - t4)
         self.seconds["rules"] += (t2 - t1) + (t3 - t2)
         self.seconds["broker"] += t4 - t3
         return TickResult(
-            snap.time, view, decisions, trace, ctx, tuple(verdicts), results, tuple(settlements),
-            tuple(risks), tuple(closed), tuple(after_marks), after, regime,
+            snap.time, view, decisions, trace, flow.ctx, flow.verdicts, results,
+            tuple(settlements), tuple(risks), tuple(closed), tuple(after_marks), after, regime,
         )  # fmt: skip
+
+    def _resets(self, view: Snapshot) -> dict[str, bool | None]:
+        """The breakers' reset conditions, evaluated only while a breaker is tripped."""
+        if not self.flow.gate.state.trips:
+            return {}
+        return self.rs.compiled.resets(view, TickContext(self.rs, view))

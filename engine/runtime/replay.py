@@ -90,6 +90,7 @@ def write_tick(
     journal.add("orders", rows.order_rows(r))
     journal.add("fills", rows.fill_rows(r))
     journal.add("positions", rows.position_rows(r))
+    journal.add("risk_events", rows.risk_event_rows(r))
     equity = rows.equity_row(r, engine.config.initial_cash, engine.book.commissions)
     journal.end_tick(r.time, equity)
 

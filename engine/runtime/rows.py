@@ -1,4 +1,4 @@
-"""Journal rows of one tick: decisions, orders, fills, positions and equity, as plain dicts.
+"""Journal rows of one tick: decisions, orders, fills, positions, equity and risk events.
 
 Pure: a TickResult in, rows out, in the column layout of engine/journal/run_tables.py. JSON
 text columns are written with sorted keys and fixed float formatting so that two identical
@@ -11,7 +11,7 @@ import math
 from collections import defaultdict
 from typing import Any
 
-from engine.dsl.trace import Decision, RuleTrace
+from engine.dsl.trace import Decision, Level, RuleTrace, rule_trace
 from engine.execution.orders import Contract, Fill, Order, Settlement
 from engine.journal.run_tables import json_text
 from engine.portfolio.book import Closed, HeldPosition, PositionMark, days_held, days_to_expiry
@@ -358,3 +358,32 @@ def equity_row(r: TickResult, initial_cash: float, commissions: float) -> Row:
         "commissions": commissions,
         "hedge_shares": r.account.hedge_shares,
     }
+
+
+def risk_event_rows(r: TickResult) -> list[Row]:
+    """The tick's risk events, each with the condition values of the rules behind it."""
+    if not r.gate.events:
+        return []
+    stamp = _stamp(r)
+    by_rule: dict[str, list[RuleTrace]] = defaultdict(list)
+    if r.trace is not None:
+        wanted = {rule for e in r.gate.events for rule in e.rules}
+        for rec in r.trace.records:
+            block = r.trace.block_of(rec)
+            if rec[0] == "e" and block.id in wanted:
+                by_rule[block.id].append(rule_trace(block, rec, Level.FULL))
+    out = []
+    for e in r.gate.events:
+        values = None
+        if r.trace is not None:
+            values = json_text([
+                {"rule": t.rule_id, "text": o.text, "value": _plain(o.value), "unit": o.unit}
+                for rule in e.rules for t in by_rule.get(rule, ())
+                for c in t.conditions for o in c.operands
+            ])  # fmt: skip
+        out.append({
+            **stamp, "kind": e.kind, "state_before": e.before, "state_after": e.after,
+            "cause": e.cause, "detail": e.detail, "rules": ", ".join(e.rules) or None,
+            "values": values,
+        })  # fmt: skip
+    return out

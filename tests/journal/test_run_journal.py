@@ -32,7 +32,7 @@ HEADER = {
     "to": "2024-01-31",
     "initial_cash": 100_000.0,
 }
-ROW_TABLES = ("decisions", "orders", "fills", "positions")
+ROW_TABLES = ("decisions", "orders", "fills", "positions", "risk_events")
 
 
 def tick(i: int) -> datetime:
@@ -85,7 +85,7 @@ def test_round_trip_of_every_column(tmp_path: Path) -> None:
         assert (run / name / "year=2024").is_dir()  # partitioned by year
 
 
-def test_a_new_run_has_five_empty_readable_tables(tmp_path: Path) -> None:
+def test_a_new_run_has_six_empty_readable_tables(tmp_path: Path) -> None:
     journal = RunJournal.create(tmp_path / "run", HEADER)
     for name, schema in TABLES.items():
         table = read_table(tmp_path / "run", name)
@@ -175,10 +175,10 @@ def test_tables_hold_exactly_the_flushed_ticks(tmp_path: Path) -> None:
 
 def test_a_full_buffer_flushes_early_at_a_tick_boundary(tmp_path: Path) -> None:
     run = tmp_path / "run"
-    journal = RunJournal.create(run, HEADER, flush_ticks=1000, flush_rows=12)
-    run_ticks(journal, range(2))  # rows per tick: i % 3 + 1 decisions, 3 others, 1 equity
-    assert ticks_in(run, "equity") == []  # 5 + 6 rows waiting
-    run_ticks(journal, range(2, 3))  # 5 + 6 + 7 >= 12
+    journal = RunJournal.create(run, HEADER, flush_ticks=1000, flush_rows=14)
+    run_ticks(journal, range(2))  # rows per tick: i % 3 + 1 decisions, 4 others, 1 equity
+    assert ticks_in(run, "equity") == []  # 6 + 7 rows waiting
+    run_ticks(journal, range(2, 3))  # 6 + 7 + 8 >= 14
     assert ticks_in(run, "equity") == [tick(i) for i in range(3)]
     journal.close()
 

@@ -46,7 +46,7 @@ def full_row(name: str, time: datetime, i: int = 0, **changes: Any) -> dict[str,
 
 
 def test_every_table_starts_with_tick_columns_and_partitions_by_year() -> None:
-    assert list(TABLES) == ["decisions", "orders", "fills", "positions", "equity"]
+    assert list(TABLES) == ["decisions", "orders", "fills", "positions", "equity", "risk_events"]
     assert PARTITION_BY == ("year",)
     for schema in TABLES.values():
         head = [(f.name, str(f.type), f.nullable) for f in list(schema)[:3]]

@@ -7,7 +7,8 @@ from datetime import datetime, timedelta
 from engine.dsl.ruleset import load_ruleset
 from engine.dsl.tickgen import BreakerPolicy
 from engine.dsl.trace import ActionInfo, Decision
-from engine.risk.trading_state import ACTIVE, HALTED, REDUCING, TradingState, step
+from engine.risk.trading_state import ACTIVE, HALTED, REDUCING, RiskEvent, TradingState
+from engine.risk.trading_state import step as _step
 from engine.state.snapshot import EXCHANGE_TZ
 
 T0 = datetime(2020, 3, 9, 16, 0, tzinfo=EXCHANGE_TZ)
@@ -22,6 +23,12 @@ POLICIES = (
 def fired(rule: str, verb: str, kind: str = "breaker") -> Decision:
     info = ActionInfo(rule, kind, kind, verb, None, (), (), None, 0, "f.v6:1:1")
     return Decision(T0, "h", info, (), None, None)
+
+
+def step(*args: object, **kw: object) -> tuple[TradingState, list[RiskEvent]]:
+    """The machine's step, keeping only its transitions (trip and reset events: below)."""
+    state, events = _step(*args, **kw)  # type: ignore[arg-type]
+    return state, [e for e in events if e.kind == "transition"]
 
 
 def day(n: int) -> datetime:
@@ -100,3 +107,25 @@ def test_the_shipped_policies_compile_their_cooldowns_and_resets() -> None:
     assert by_id["daily_loss"].cooldown_days == 1.0 and by_id["daily_loss"].resets
     assert by_id["vix_spike"].cooldown_days == 2.0
     assert by_id["drawdown"].manual and not by_id["drawdown"].resets
+
+
+def test_trips_resets_and_commands_are_events_too() -> None:
+    s, ev = _step(TradingState(), day(0), [fired("vix_spike", "block_entries")], {}, POLICIES)
+    assert [(e.kind, e.cause) for e in ev] == [("trip", "vix_spike"), ("transition", "vix_spike")]
+    s, ev = _step(s, day(1), [fired("vix_spike", "block_entries")], {}, POLICIES)
+    assert ev == []  # still firing: not a new trip
+    s, ev = _step(s, day(4), [], {"vix_spike": True}, POLICIES, command="halt")
+    assert [(e.kind, e.cause, e.after) for e in ev] == [
+        ("reset", "vix_spike", REDUCING), ("command", "operator", REDUCING),
+        ("transition", "operator halt", HALTED)]
+
+
+def test_a_flatten_holds_until_resume() -> None:
+    s, _ = _step(TradingState(), day(0), [], {}, POLICIES, command="flatten")
+    assert s.state == HALTED and s.flatten
+    s, _ = _step(s, day(1), [], {}, POLICIES)
+    assert s.flatten
+    s, _ = _step(s, day(2), [], {}, POLICIES, command="resume")
+    assert s.state == ACTIVE and not s.flatten
+    s, _ = _step(s, day(3), [fired("drawdown", "flatten")], {}, POLICIES)
+    assert s.state == HALTED and s.flatten

@@ -1,0 +1,121 @@
+"""Operator commands (halt, flatten, resume) reach a running engine through a folder.
+
+`v6 halt RUN_DIR [--flatten]` and `v6 resume RUN_DIR` each write one small JSON file into
+RUN_DIR/commands/, atomically (write, then rename), from any terminal. The engine reads the
+oldest pending command at the start of its next tick, moves the file to commands/done/ and
+journals it as a `risk_events` row, so a resumed dry run replays it at the same tick. A folder
+is the smallest interface that works for a dry run and the live engine alike, needs no server,
+and survives restarts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time as _time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol, cast
+
+from engine.risk.trading_state import Command
+
+COMMANDS: tuple[Command, ...] = ("halt", "flatten", "resume")
+_FOLDER = "commands"
+
+
+class CommandError(ValueError):
+    """A command that cannot be written: the message says what to do instead."""
+
+
+class CommandSource(Protocol):
+    def poll(self, time: datetime) -> Command | None:
+        """The next operator command for the tick at `time`, if any."""
+
+
+class NoCommands:
+    def poll(self, time: datetime) -> Command | None:
+        return None
+
+
+@dataclass
+class CommandFolder:
+    """Commands written by `send` (the CLI) into `run_dir/commands/`, read by the engine."""
+
+    run_dir: Path
+
+    @property
+    def folder(self) -> Path:
+        return self.run_dir / _FOLDER
+
+    def poll(self, time: datetime) -> Command | None:
+        try:
+            names = sorted(e.name for e in os.scandir(self.folder) if e.name.endswith(".json"))
+        except FileNotFoundError:
+            return None
+        for name in names:
+            path = self.folder / name
+            done = self.folder / "done"
+            done.mkdir(exist_ok=True)
+            try:
+                text = path.read_text(encoding="utf-8")
+                path.rename(done / name)
+            except FileNotFoundError:  # another reader took it
+                continue
+            command = _parse(text)
+            if command is not None:
+                return command
+        return None
+
+
+def _parse(text: str) -> Command | None:
+    try:
+        value = json.loads(text).get("command")
+    except (ValueError, AttributeError):
+        return None
+    return cast(Command, value) if value in COMMANDS else None
+
+
+def send(run_dir: Path, command: Command, reason: str = "") -> Path:
+    """Queue `command` for the engine writing `run_dir`; returns the file written."""
+    if command not in COMMANDS:
+        raise CommandError(f"unknown command {command!r}; expected one of {', '.join(COMMANDS)}")
+    if not (run_dir / "run.json").is_file():
+        raise CommandError(
+            f"{run_dir} is not a run folder (no run.json): give the folder of a running "
+            "dry run or of the live engine"
+        )
+    folder = run_dir / _FOLDER
+    folder.mkdir(exist_ok=True)
+    stamp = f"{_time.time_ns():020d}-{os.getpid()}"
+    body = {"command": command, "reason": reason, "issued_at_unix_ns": _time.time_ns()}
+    tmp = folder / f".{stamp}.tmp"
+    tmp.write_text(json.dumps(body) + "\n", encoding="utf-8")
+    final = folder / f"{stamp}-{command}.json"
+    tmp.rename(final)
+    return final
+
+
+@dataclass
+class Replayed:
+    """Commands journaled by an earlier attempt of a run (their tick times), then `then`."""
+
+    journaled: Mapping[datetime, Command]
+    then: CommandSource
+
+    def poll(self, time: datetime) -> Command | None:
+        if time in self.journaled:
+            return self.journaled[time]
+        return self.then.poll(time)
+
+
+def journaled(rows: Iterable[Mapping[str, object]]) -> dict[datetime, Command]:
+    """Tick time → command, from `risk_events` rows of kind `command`."""
+    out: dict[datetime, Command] = {}
+    for r in rows:
+        if r.get("kind") == "command" and r.get("detail") in COMMANDS:
+            t = r["time"]
+            assert isinstance(t, datetime)
+            out[t] = cast(Command, r["detail"])
+    return out

@@ -1,0 +1,229 @@
+"""What-if limits: the portfolio as it would be after a proposed order, against every limit.
+
+The limits are the trader's, in risk_policies/limits.v6; the check evaluates them (compiled,
+traced: `CompiledProgram.limits`) on a hypothetical portfolio, the current one plus the order
+and the orders passed before it this tick. An order's impact comes from its legs' Greeks in the
+tick's chain (a closing leg is a leg with the opposite ratio, so rolls and adjustments need no
+special case). A limit's size of breach is the distance of its failed conditions to their
+thresholds; an order is refused when it breaches a limit that held, or takes a breached limit
+further beyond. Closes sent in the same tick are not counted as done: the broker may still
+reject them, so the check stays on the safe side.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from engine.dsl.ruleset import RuleSet
+from engine.dsl.runtime import empty_underlying
+from engine.dsl.trace import Level, RuleTrace, fmt_value, rule_trace
+from engine.execution.fill_models import QuoteBook
+from engine.execution.orders import Order
+from engine.portfolio.marks import Mark, mark_contracts
+from engine.state.snapshot import BENCHMARK, MarketState, PortfolioState, RiskState, Snapshot
+
+Counts = Mapping[tuple[str | None, str | None], int]
+
+
+@dataclass(frozen=True, slots=True)
+class Impact:
+    """What one order adds to the portfolio. Greeks in the units of PortfolioState; None
+    where a leg has no price (the limits reading it become unknown: breached)."""
+
+    opens: bool  # a new position (counted in open_positions and count_positions)
+    symbol: str
+    strategy: str | None
+    delta: float | None
+    gamma: float | None
+    vega: float | None
+    theta: float | None
+    bw_delta: float | None  # SPY share-equivalents
+    margin_usd: float  # buying power it takes
+
+
+def order_impact(
+    order: Order, view: Snapshot, margin_usd: float = 0.0, book: QuoteBook | None = None
+) -> Impact:
+    marks = mark_contracts(view, [leg.contract for leg in order.legs], book)
+    greeks: list[float | None] = [0.0, 0.0, 0.0, 0.0, 0.0]
+    for leg, m in zip(order.legs, marks, strict=True):
+        n = leg.ratio * order.quantity * leg.contract.multiplier
+        factor = _bw_factor(view, leg.contract.symbol, leg.contract.kind)
+        for i, value in enumerate(_leg_greeks(m, factor)):
+            g = greeks[i]
+            greeks[i] = None if g is None or value is None else g + n * value
+    delta, gamma, vega, theta, bw = greeks
+    opens = order.intent == "open"
+    return Impact(opens, order.symbol, order.strategy, delta, gamma, vega, theta, bw, margin_usd)
+
+
+def _leg_greeks(m: Mark | None, bw_factor: float | None) -> tuple[float | None, ...]:
+    if m is None:
+        return (None,) * 5
+    bw = None if bw_factor is None else m.delta * bw_factor
+    return m.delta, m.gamma, m.vega, m.theta, bw
+
+
+def _bw_factor(view: Snapshot, symbol: str, kind: str) -> float | None:
+    """SPY share-equivalents per share-equivalent of `symbol`: beta × price / SPY price."""
+    spy = view.underlyings.get(BENCHMARK)
+    if kind == "future":
+        fut = view.market.futures.get(symbol)
+        price, beta = (None if fut is None else fut.price), 1.0
+    else:
+        u = view.underlyings.get(symbol)
+        price = None if u is None else u.price
+        beta = 1.0 if symbol == BENCHMARK or u is None or u.beta is None else u.beta
+    if spy is None or not spy.price or not price:
+        return None
+    return beta * price / spy.price
+
+
+def _plus(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None else a + b
+
+
+@dataclass(frozen=True)
+class Pending:
+    """The portfolio as it would be after the orders passed so far this tick."""
+
+    portfolio: PortfolioState
+    counts: Counts  # position counts by (strategy, symbol) shape, as the rules count them
+
+    def plus(self, imp: Impact, shapes: frozenset[tuple[bool, bool]]) -> Pending:
+        pf = self.portfolio
+        counts = dict(self.counts)
+        by_symbol, by_strategy = dict(pf.positions_by_symbol), dict(pf.positions_by_strategy)
+        opened = 0
+        if imp.opens:
+            opened = 1
+            for by_strategy_, by_symbol_ in shapes:
+                key = (imp.strategy if by_strategy_ else None, imp.symbol if by_symbol_ else None)
+                counts[key] = counts.get(key, 0) + 1
+            by_symbol[imp.symbol] = by_symbol.get(imp.symbol, 0) + 1
+            if imp.strategy is not None:
+                by_strategy[imp.strategy] = by_strategy.get(imp.strategy, 0) + 1
+        used = _plus(pf.buying_power_used, imp.margin_usd)
+        net_liq = pf.net_liq
+        after = replace(
+            pf,
+            open_positions=pf.open_positions + opened,
+            positions_by_symbol=by_symbol,
+            positions_by_strategy=by_strategy,
+            delta=_plus(pf.delta, imp.delta),
+            gamma=_plus(pf.gamma, imp.gamma),
+            vega=_plus(pf.vega, imp.vega),
+            theta=_plus(pf.theta, imp.theta),
+            bw_delta_spy=_plus(pf.bw_delta_spy, imp.bw_delta),
+            buying_power_used=used,
+            buying_power_available=None if used is None or net_liq is None else net_liq - used,
+            margin_used_pct=None if used is None or not net_liq else used / net_liq,
+        )
+        return Pending(after, counts)
+
+
+@dataclass(frozen=True, slots=True)
+class Breach:
+    limit: str
+    size: float  # distance beyond the threshold, summed over failed conditions; inf: unknown
+    trace: RuleTrace
+
+    def explain(self) -> str:
+        failed = [c for c in self.trace.conditions if c.result is not True]
+        if not failed:
+            return f"limit {self.limit} cannot be evaluated ({self.trace.note})"
+        c = failed[0]
+        values = ", ".join(f"{o.text} = {o.shown()}" for o in c.operands)
+        how = "unknown" if c.result is None else f"fails by {_amount(c.distance, c.distance_unit)}"
+        return f"`{c.text}` {how} ({values}) [{c.location}]"
+
+
+def _amount(distance: float | None, unit: str) -> str:
+    if distance is None:
+        return "a non-numeric condition"
+    return fmt_value(abs(distance), unit)
+
+
+class _View:
+    """What the limits read of a snapshot."""
+
+    __slots__ = ("market", "portfolio", "risk", "underlyings")
+
+    def __init__(self, market: MarketState, portfolio: PortfolioState, risk: RiskState,
+                 underlyings: Mapping[str, Any]) -> None:  # fmt: skip
+        self.market, self.portfolio, self.risk, self.underlyings = (
+            market, portfolio, risk, underlyings)  # fmt: skip
+
+
+class _Context:
+    """What the limits read of a tick context (engine.dsl.runtime.TickContext)."""
+
+    __slots__ = ("counts", "empty_u", "hash", "time")
+
+    def __init__(self, counts: Counts, empty_u: Any, hash_: str, time: datetime) -> None:
+        self.counts, self.empty_u, self.hash, self.time = counts, empty_u, hash_, time
+
+
+class LimitsCheck:
+    """Every limit of one rule set, evaluated on a hypothetical portfolio."""
+
+    def __init__(self, rs: RuleSet) -> None:
+        self.rs = rs
+        self.shapes = rs.compiled.count_keys
+        self._fn = rs.compiled.limits
+        self._blocks = rs.compiled.blocks
+        self._empty = empty_underlying()
+
+    def counts(self, view: Snapshot) -> dict[tuple[str | None, str | None], int]:
+        out: dict[tuple[str | None, str | None], int] = {}
+        for p in view.positions:
+            for by_strategy, by_symbol in self.shapes:
+                key = (p.strategy if by_strategy else None, p.symbol if by_symbol else None)
+                out[key] = out.get(key, 0) + 1
+        return out
+
+    def breaches(self, view: Snapshot, pending: Pending) -> dict[str, Breach]:
+        """Limit id → how far beyond it `pending` would be; limits that hold are absent."""
+        records: list[tuple[Any, ...]] = []
+        s = _View(view.market, pending.portfolio, view.risk, view.underlyings)
+        x = _Context(pending.counts, self._empty, self.rs.hash, view.time)
+        self._fn(s, x, records.append)
+        out = {}
+        for rec in records:
+            if rec[0] == "e" and all(r is True for r in rec[3]):
+                continue
+            trace = rule_trace(self._blocks[rec[1]], rec, Level.FULL)
+            out[trace.rule_id] = Breach(trace.rule_id, _size(trace), trace)
+        return out
+
+
+def _size(t: RuleTrace) -> float:
+    if t.status == "unknown":
+        return math.inf
+    total = 0.0
+    for c in t.conditions:
+        if c.result is None:
+            return math.inf
+        if c.result is False:
+            total += abs(c.distance) if c.distance is not None else 1.0
+    return total
+
+
+def violations(before: Mapping[str, Breach], after: Mapping[str, Breach]) -> list[str]:
+    """Why the order is refused: limits it would breach, or take further beyond."""
+    out = []
+    for limit, b in after.items():
+        was = before.get(limit)
+        if was is None:
+            out.append(f"would breach limit {limit}: {b.explain()}")
+        elif b.size > was.size + 1e-9 * max(1.0, abs(was.size)):
+            out.append(f"would take limit {limit} further beyond: {b.explain()}")
+    return out
+
+
+def pending_now(view: Snapshot, check: LimitsCheck) -> Pending:
+    return Pending(view.portfolio, check.counts(view))
