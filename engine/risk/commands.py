@@ -99,14 +99,16 @@ def send(run_dir: Path, command: Command, reason: str = "") -> Path:
 
 @dataclass
 class Replayed:
-    """Commands journaled by an earlier attempt of a run (their tick times), then `then`."""
+    """A resumed run: up to `until` the commands an earlier attempt journaled, at the same
+    ticks; after it, `then` (the folder)."""
 
     journaled: Mapping[datetime, Command]
+    until: datetime | None
     then: CommandSource
 
     def poll(self, time: datetime) -> Command | None:
-        if time in self.journaled:
-            return self.journaled[time]
+        if self.until is not None and time <= self.until:
+            return self.journaled.get(time)
         return self.then.poll(time)
 
 

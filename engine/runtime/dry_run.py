@@ -24,6 +24,7 @@ from engine.market.calendar import xnys_sessions
 from engine.market.store import MarketStore
 from engine.portfolio.off_chain import off_chain_quote
 from engine.portfolio.requirements import max_loss_per_unit, position_margin
+from engine.risk.commands import CommandSource
 from engine.runtime.engine import Engine, EngineConfig
 from engine.state.snapshot import BENCHMARK
 
@@ -101,11 +102,16 @@ def check_store(store: MarketStore, rs: RuleSet, start: dt.date, end: dt.date) -
 
 
 def build_engine(
-    rs: RuleSet, fill: FillModel, costs: Costs, initial_cash: float, trace: Level
+    rs: RuleSet,
+    fill: FillModel,
+    costs: Costs,
+    initial_cash: float,
+    trace: Level,
+    commands: CommandSource | None = None,
 ) -> Engine:
     broker = SimBroker(fill, costs, initial_cash, unlisted=off_chain_quote)
     config = EngineConfig(initial_cash=initial_cash, trace=trace)
-    return Engine(rs, broker, position_margin, max_loss_per_unit, config)
+    return Engine(rs, broker, position_margin, max_loss_per_unit, config, commands)
 
 
 def run_header(spec: DryRunSpec, rs: RuleSet, engine: Engine) -> dict[str, Any]:

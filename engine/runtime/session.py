@@ -22,7 +22,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from engine.journal.run_journal import RunJournal, read_info
+from engine.journal.run_journal import RunJournal, read_info, read_table
+from engine.risk.commands import CommandFolder, Replayed, journaled
 from engine.runtime.dry_run import (
     DryRunSpec,
     build_engine,
@@ -108,11 +109,15 @@ def run_dry_runs(
     preps = [prepare(s, resume=resume) for s in specs]  # every check before any work
     runners, journals, counters, headers = [], [], [], []
     for spec, prep in zip(specs, preps, strict=True):
-        engine = build_engine(prep.ruleset, prep.fill, spec.costs, spec.initial_cash, spec.trace)
+        engine = build_engine(prep.ruleset, prep.fill, spec.costs, spec.initial_cash, spec.trace,
+                              CommandFolder(spec.out))  # fmt: skip
         resume_after = None
         if resume:
             _same_run(spec, read_info(spec.out), run_header(spec, prep.ruleset, engine))
             journal, header, resume_after = RunJournal.resume(spec.out)
+            # Operator commands of the first attempt replay at their ticks.
+            earlier = journaled(read_table(spec.out, "risk_events").to_pylist())
+            engine.commands = Replayed(earlier, resume_after, CommandFolder(spec.out))
         else:
             header = run_header(spec, prep.ruleset, engine)
             journal = RunJournal.create(spec.out, header)
