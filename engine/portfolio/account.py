@@ -12,7 +12,11 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+import numpy.typing as npt
+
 from engine.portfolio.book import Book, HeldPosition, PositionMark
+from engine.risk.exposure import LegRows, Market, exposure
 from engine.state.snapshot import BENCHMARK, PortfolioState, Snapshot
 
 MarginFn = Callable[[HeldPosition, PositionMark, Snapshot], float]
@@ -47,30 +51,23 @@ def beta_weighted_delta(m: PositionMark, snap: Snapshot) -> tuple[float, bool] |
 def account_view(
     book: Book, marks: Sequence[PositionMark], snap: Snapshot, margin: MarginFn
 ) -> AccountView:
+    """The account after marking: Greeks per underlying and beta-weighted delta in one
+    vectorised pass over the positions (engine.risk.exposure), margin per position."""
     net_liq = book.net_liq(marks)
     day_pnl = net_liq - book.prev_close_net_liq
     peak = max(book.peak_net_liq, net_liq)
+    ex = exposure(*_rows(marks, snap))
     spy = snap.underlyings.get(BENCHMARK)
-    spy_price = spy.price if spy is not None else None
-    bw = 0.0 if spy_price else None
-    guesses = 0
-    hedge_shares = 0.0
-    used = 0.0
-    delta = gamma = vega = theta = 0.0
-    for m in marks:
-        delta += m.delta
-        gamma += m.gamma
-        vega += m.vega
-        theta += m.theta
-        h = m.held
-        used += margin(h, m, snap)
-        if h.is_hedge and h.symbol == BENCHMARK and h.legs:
-            hedge_shares += h.legs[0].per_unit
-        if bw is not None:
-            weighted = beta_weighted_delta(m, snap)
-            if weighted is not None:
-                bw += weighted[0]
-                guesses += weighted[1]
+    bw: float | None = None
+    if spy is not None and spy.price:
+        # An underlying without a price adds nothing (its delta cannot be weighted).
+        bw = float(np.nansum(ex.bw_delta))
+    used = sum(margin(m.held, m, snap) for m in marks)
+    hedge_shares = sum(
+        m.held.legs[0].per_unit
+        for m in marks
+        if m.held.is_hedge and m.held.symbol == BENCHMARK and m.held.legs
+    )
     counts = Counter(m.held.symbol for m in marks if not m.held.is_hedge)
     strategies = Counter(m.held.strategy for m in marks if not m.held.is_hedge)
     portfolio = PortfolioState(
@@ -84,12 +81,41 @@ def account_view(
         positions_by_symbol=dict(counts),
         positions_by_strategy=dict(strategies),
         bw_delta_spy=bw,
-        delta=delta,
-        gamma=gamma,
-        vega=vega,
-        theta=theta,
+        delta=float(ex.delta.sum()),
+        gamma=float(ex.gamma.sum()),
+        vega=ex.total_vega,
+        theta=ex.total_theta,
         buying_power_used=used,
         buying_power_available=net_liq - used,
         margin_used_pct=used / net_liq if net_liq > 0 else None,
     )
+    guesses = int((ex.beta_guessed & (ex.delta != 0.0)).sum())
     return AccountView(portfolio, net_liq, hedge_shares, guesses)
+
+
+def _rows(marks: Sequence[PositionMark], snap: Snapshot) -> tuple[LegRows, Market]:
+    """One row per position (its Greeks already summed over legs), and per underlying its
+    price and beta; an index future is priced in points at beta 1."""
+    symbols = sorted({m.held.symbol for m in marks} | {BENCHMARK})
+    at = {s: i for i, s in enumerate(symbols)}
+    price = np.full(len(symbols), np.nan)
+    beta = np.full(len(symbols), np.nan)
+    for i, s in enumerate(symbols):
+        fut = snap.market.futures.get(s)
+        u = snap.underlyings.get(s)
+        if u is None and fut is not None:
+            price[i], beta[i] = (np.nan if fut.price is None else fut.price), 1.0
+        elif u is not None:
+            price[i] = np.nan if u.price is None else u.price
+            beta[i] = 1.0 if s == BENCHMARK else (np.nan if u.beta is None else u.beta)
+    n = len(marks)
+
+    def col(attr: str) -> npt.NDArray[np.float64]:
+        return np.fromiter((getattr(m, attr) for m in marks), np.float64, n)
+
+    ones = np.ones(n)
+    rows = LegRows(
+        np.fromiter((at[m.held.symbol] for m in marks), np.intp, n),
+        ones, ones, col("delta"), col("gamma"), col("vega"), col("theta"),
+    )  # fmt: skip
+    return rows, Market(tuple(symbols), price, beta)
