@@ -77,7 +77,9 @@ def _short_delta_max(p: Position) -> float | None:
     return max(abs(d) for d in deltas if d is not None)
 
 
-def _portfolio(s: Snapshot, counts: dict[str, int], out: list[DecisionTuple]) -> None:
+def _portfolio(
+    s: Snapshot, counts: dict[str, int], by_strategy: dict[str, int], out: list[DecisionTuple]
+) -> None:
     """Breakers (by priority), limits (equal priority, so by id), then the hedge."""
     m, pf, r = s.market, s.portfolio, s.risk
     vix, vix3m, vix_chg = m.vix, m.vix3m, m.vix_change_pct
@@ -117,14 +119,21 @@ def _portfolio(s: Snapshot, counts: dict[str, int], out: list[DecisionTuple]) ->
         out.append(("buying_power", "block_entries", None, (), None, None))
     if bw is None or not -250 <= bw <= 250:
         out.append(("bw_delta", "block_entries", None, (), None, None))
+    cluster = pf.cluster_delta
+    if cluster is None or net_liq is None or cluster > 0.015 * net_liq:
+        out.append(("cluster_delta", "block_entries", None, (), None, None))
     if n_spy + n_qqq + n_iwm > 4:
         out.append(("correlated_cluster", "block_entries", None, (), None, None))
+    if by_strategy.get("iron_condor", 0) > 3:
+        out.append(("iron_condor_count", "block_entries", None, (), None, None))
     if n_iwm > 2:
         out.append(("iwm_concentration", "block_entries", None, (), None, None))
     if pf.open_positions > 6:
         out.append(("max_positions", "block_entries", None, (), None, None))
         out.append(("max_positions", "alert", None,
                     _alert("warning", "position count limit"), None, None))
+    if by_strategy.get("put_credit_spread", 0) > 3:
+        out.append(("put_spread_count", "block_entries", None, (), None, None))
     if n_qqq > 2:
         out.append(("qqq_concentration", "block_entries", None, (), None, None))
     if n_spy > 2:
@@ -188,9 +197,11 @@ def decide(s: Snapshot) -> list[DecisionTuple]:
     out: list[DecisionTuple] = []
     regime = select_regime(s)
     counts: dict[str, int] = {}
+    by_strategy: dict[str, int] = {}
     for p in s.positions:
         counts[p.symbol] = counts.get(p.symbol, 0) + 1
-    _portfolio(s, counts, out)
+        by_strategy[p.strategy] = by_strategy.get(p.strategy, 0) + 1
+    _portfolio(s, counts, by_strategy, out)
     for p in sorted(s.positions, key=_by_id):
         _position(p, regime, out)
     for symbol in sorted(s.underlyings):

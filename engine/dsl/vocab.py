@@ -296,6 +296,12 @@ _PORTFOLIO = [
         "buying power used as a share of net liq",
         "PF.margin_used_pct",
     ),
+    _f(
+        "portfolio.cluster_delta",
+        MONEY,
+        "USD per 1% move of SPY, QQQ and IWM together, correlation-adjusted (they move together)",
+        "PF.cluster_delta",
+    ),
 ]
 
 _RISK = [

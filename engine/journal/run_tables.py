@@ -70,7 +70,13 @@ _COLUMNS: dict[str, list[_Col]] = {
             required=True,
         ),
         _str("status", "fired, not_fired, unknown (missing data) or skipped", required=True),
-        _col("fired", pa.bool_(), "whether the rule fired", required=True),
+        _col(
+            "fired",
+            pa.bool_(),
+            "whether the rule fired; a limit fires when it is breached (its check false or "
+            "unknown), so `status` fired/not_fired is the check's result and `fired` the breach",
+            required=True,
+        ),
         _str("action", "the decision text of a fired rule; several joined by '; '"),
         _str("reason", "the rule's stated reason"),
         _str("location", "file:line:col of the rule in its source", required=True),

@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from engine.portfolio.book import Book, HeldPosition, PositionMark
-from engine.risk.exposure import LegRows, Market, exposure
+from engine.risk.exposure import Cluster, LegRows, Market, cluster_of, exposure
 from engine.state.snapshot import BENCHMARK, PortfolioState, Snapshot
 
 MarginFn = Callable[[HeldPosition, PositionMark, Snapshot], float]
@@ -28,6 +28,7 @@ class AccountView:
     net_liq: float  # USD
     hedge_shares: float  # SPY shares held as a hedge
     beta_guesses: int  # underlyings counted at beta 1 for lack of a rolling beta
+    cluster: Cluster | None  # the index cluster's exposure; None: a vol or beta unknown
 
 
 def beta_weighted_delta(m: PositionMark, snap: Snapshot) -> tuple[float, bool] | None:
@@ -57,6 +58,7 @@ def account_view(
     day_pnl = net_liq - book.prev_close_net_liq
     peak = max(book.peak_net_liq, net_liq)
     ex = exposure(*_rows(marks, snap))
+    cluster = cluster_of(ex, snap)
     spy = snap.underlyings.get(BENCHMARK)
     bw: float | None = None
     if spy is not None and spy.price:
@@ -88,9 +90,10 @@ def account_view(
         buying_power_used=used,
         buying_power_available=net_liq - used,
         margin_used_pct=used / net_liq if net_liq > 0 else None,
+        cluster_delta=None if cluster is None else cluster.exposure,
     )
     guesses = int((ex.beta_guessed & (ex.delta != 0.0)).sum())
-    return AccountView(portfolio, net_liq, hedge_shares, guesses)
+    return AccountView(portfolio, net_liq, hedge_shares, guesses, cluster)
 
 
 def _rows(marks: Sequence[PositionMark], snap: Snapshot) -> tuple[LegRows, Market]:

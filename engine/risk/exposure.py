@@ -15,9 +15,12 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from engine.state.snapshot import BENCHMARK
+from engine.state.snapshot import BENCHMARK, Snapshot
 
 F64 = npt.NDArray[np.float64]
+# The index ETFs that move together, and the futures that stand for them in the cluster.
+CLUSTER = ("SPY", "QQQ", "IWM")
+FUTURE_PROXY = {"ES": "SPY", "NQ": "QQQ", "RTY": "IWM"}
 
 
 @dataclass(frozen=True)
@@ -131,3 +134,69 @@ def cluster_exposure(ex: Exposure, cluster: Sequence[str], correlation: F64) -> 
         raise ValueError(f"correlation must be {len(rows)}×{len(rows)} for {list(cluster)}")
     adjusted = float(np.sqrt(max(0.0, float(x @ c @ x))))
     return float(np.abs(x).sum()), adjusted
+
+
+def single_index_correlation(beta: F64, vol: F64, market_vol: float) -> F64:
+    """Return correlations under the single-index model: ρᵢⱼ = βᵢ βⱼ σₘ² / (σᵢ σⱼ), clipped to
+    [-1, 1], with 1 on the diagonal. Betas are the snapshot's rolling betas against SPY, vols
+    the 20-day realized vols: the two windows differ, hence the clip."""
+    rho = np.outer(beta, beta) * market_vol**2 / np.outer(vol, vol)
+    rho = np.clip(rho, -1.0, 1.0)
+    np.fill_diagonal(rho, 1.0)
+    return rho
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """The index cluster's dollar delta per 1% move, per symbol, and their correlation."""
+
+    symbols: tuple[str, ...]
+    usd_per_pct: F64
+    correlation: F64
+    known: tuple[bool, ...]  # False: no vol or beta (fine while nothing is held there)
+
+    @property
+    def exposure(self) -> float:
+        """USD per 1% move of the cluster, correlation-adjusted: sqrt(xᵀ C x)."""
+        x = self.usd_per_pct
+        return float(np.sqrt(max(0.0, float(x @ self.correlation @ x))))
+
+    def plus(self, symbol: str, usd_per_pct: float) -> Cluster | None:
+        """The cluster with `usd_per_pct` more on `symbol` (a future counts for its ETF);
+        None when that symbol's correlation is unknown."""
+        symbol = FUTURE_PROXY.get(symbol, symbol)
+        if symbol not in self.symbols or usd_per_pct == 0.0:
+            return self
+        j = self.symbols.index(symbol)
+        if not self.known[j]:
+            return None
+        x = self.usd_per_pct.copy()
+        x[j] += usd_per_pct
+        return Cluster(self.symbols, x, self.correlation, self.known)
+
+
+def cluster_of(ex: Exposure, snap: Snapshot) -> Cluster | None:
+    """The cluster of `ex` at `snap`; None when a beta or a realized vol is unknown (the limit
+    reading it then fails closed)."""
+    x = np.zeros(len(CLUSTER))
+    for i, s in enumerate(ex.symbols):
+        j = CLUSTER.index(FUTURE_PROXY.get(s, s)) if FUTURE_PROXY.get(s, s) in CLUSTER else -1
+        if j >= 0 and np.isfinite(ex.dollar_delta[i]):
+            x[j] += ex.dollar_delta[i] / 100.0
+    beta, vol = np.ones(len(CLUSTER)), np.ones(len(CLUSTER))
+    known = [True] * len(CLUSTER)
+    for j, s in enumerate(CLUSTER):
+        u = snap.underlyings.get(s)
+        b = 1.0 if s == BENCHMARK else (None if u is None else u.beta)
+        v = None if u is None else u.realized_vol_20d
+        if b is None or v is None or not v > 0:
+            if x[j] != 0.0:
+                return None
+            known[j] = False  # nothing held there: its correlation cannot matter yet
+            continue
+        beta[j], vol[j] = b, v
+    spy = snap.underlyings.get(BENCHMARK)
+    if spy is None or spy.realized_vol_20d is None or not spy.realized_vol_20d > 0:
+        return None
+    rho = single_index_correlation(beta, vol, spy.realized_vol_20d)
+    return Cluster(CLUSTER, x, rho, tuple(known))

@@ -25,6 +25,7 @@ from typing import Protocol
 from engine.dsl.tickgen import BreakerPolicy
 from engine.dsl.trace import Decision
 from engine.execution.fill_models import QuoteBook
+from engine.risk.exposure import Cluster
 from engine.risk.trading_state import (
     ACTIVE,
     HALTED,
@@ -188,11 +189,13 @@ class RiskGate:
 
     def review(
         self, proposals: Sequence[Proposal], ctx: GateContext, view: Snapshot,
-        book: QuoteBook | None = None,
+        book: QuoteBook | None = None, cluster: Cluster | None = None,
     ) -> list[Verdict]:  # fmt: skip
+        """Each proposal's verdict. `cluster`: the account's index-cluster exposure (for the
+        what-if of `portfolio.cluster_delta`); `book`: the tick's quotes, to reuse its index."""
         out = []
         check = self.limits
-        pending = Pending(view.portfolio, check.counts(view) if check else {})
+        pending = Pending(view.portfolio, check.counts(view) if check else {}, cluster)
         before = check.breaches(view, pending) if check is not None else {}
         committed = 0.0  # buying power taken by entries passed earlier this tick
         for p in proposals:

@@ -24,6 +24,7 @@ from engine.dsl.trace import Level, RuleTrace, fmt_value, rule_trace
 from engine.execution.fill_models import QuoteBook
 from engine.execution.orders import Order
 from engine.portfolio.marks import Mark, mark_contracts
+from engine.risk.exposure import Cluster
 from engine.state.snapshot import BENCHMARK, MarketState, PortfolioState, RiskState, Snapshot
 
 Counts = Mapping[tuple[str | None, str | None], int]
@@ -43,40 +44,54 @@ class Impact:
     theta: float | None
     bw_delta: float | None  # SPY share-equivalents
     margin_usd: float  # buying power it takes
+    usd_per_pct: float | None = None  # dollar delta per 1% move of its underlying
 
 
 def order_impact(
     order: Order, view: Snapshot, margin_usd: float = 0.0, book: QuoteBook | None = None
 ) -> Impact:
     marks = mark_contracts(view, [leg.contract for leg in order.legs], book)
-    greeks: list[float | None] = [0.0, 0.0, 0.0, 0.0, 0.0]
+    greeks: list[float | None] = [0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
     for leg, m in zip(order.legs, marks, strict=True):
         n = leg.ratio * order.quantity * leg.contract.multiplier
-        factor = _bw_factor(view, leg.contract.symbol, leg.contract.kind)
-        for i, value in enumerate(_leg_greeks(m, factor)):
+        c = leg.contract
+        factor = _bw_factor(view, c.symbol, c.kind)
+        for i, value in enumerate(_leg_greeks(m, factor, _price(view, c.symbol, c.kind))):
             g = greeks[i]
             greeks[i] = None if g is None or value is None else g + n * value
-    delta, gamma, vega, theta, bw = greeks
+    delta, gamma, vega, theta, bw, usd = greeks
     opens = order.intent == "open"
-    return Impact(opens, order.symbol, order.strategy, delta, gamma, vega, theta, bw, margin_usd)
+    return Impact(opens, order.symbol, order.strategy, delta, gamma, vega, theta, bw, margin_usd,
+                  usd)  # fmt: skip
 
 
-def _leg_greeks(m: Mark | None, bw_factor: float | None) -> tuple[float | None, ...]:
+def _leg_greeks(
+    m: Mark | None, bw_factor: float | None, price: float | None
+) -> tuple[float | None, ...]:
     if m is None:
-        return (None,) * 5
+        return (None,) * 6
     bw = None if bw_factor is None else m.delta * bw_factor
-    return m.delta, m.gamma, m.vega, m.theta, bw
+    usd = None if price is None else m.delta * price / 100.0
+    return m.delta, m.gamma, m.vega, m.theta, bw, usd
+
+
+def _price(view: Snapshot, symbol: str, kind: str) -> float | None:
+    """The underlying's price per share (a future's: in index points)."""
+    if kind == "future":
+        fut = view.market.futures.get(symbol)
+        return None if fut is None else fut.price
+    u = view.underlyings.get(symbol)
+    return None if u is None else u.price
 
 
 def _bw_factor(view: Snapshot, symbol: str, kind: str) -> float | None:
     """SPY share-equivalents per share-equivalent of `symbol`: beta × price / SPY price."""
     spy = view.underlyings.get(BENCHMARK)
+    price = _price(view, symbol, kind)
     if kind == "future":
-        fut = view.market.futures.get(symbol)
-        price, beta = (None if fut is None else fut.price), 1.0
+        beta = 1.0
     else:
         u = view.underlyings.get(symbol)
-        price = None if u is None else u.price
         beta = 1.0 if symbol == BENCHMARK or u is None or u.beta is None else u.beta
     if spy is None or not spy.price or not price:
         return None
@@ -93,6 +108,7 @@ class Pending:
 
     portfolio: PortfolioState
     counts: Counts  # position counts by (strategy, symbol) shape, as the rules count them
+    cluster: Cluster | None = None  # the index cluster's exposure (None: unknown)
 
     def plus(self, imp: Impact, shapes: frozenset[tuple[bool, bool]]) -> Pending:
         pf = self.portfolio
@@ -107,6 +123,9 @@ class Pending:
             by_symbol[imp.symbol] = by_symbol.get(imp.symbol, 0) + 1
             if imp.strategy is not None:
                 by_strategy[imp.strategy] = by_strategy.get(imp.strategy, 0) + 1
+        cluster = self.cluster
+        if cluster is not None:
+            cluster = None if imp.usd_per_pct is None else cluster.plus(imp.symbol, imp.usd_per_pct)
         used = _plus(pf.buying_power_used, imp.margin_usd)
         net_liq = pf.net_liq
         after = replace(
@@ -122,8 +141,9 @@ class Pending:
             buying_power_used=used,
             buying_power_available=None if used is None or net_liq is None else net_liq - used,
             margin_used_pct=None if used is None or not net_liq else used / net_liq,
+            cluster_delta=None if cluster is None else cluster.exposure,
         )
-        return Pending(after, counts)
+        return Pending(after, counts, cluster)
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,7 +243,3 @@ def violations(before: Mapping[str, Breach], after: Mapping[str, Breach]) -> lis
         elif b.size > was.size + 1e-9 * max(1.0, abs(was.size)):
             out.append(f"would take limit {limit} further beyond: {b.explain()}")
     return out
-
-
-def pending_now(view: Snapshot, check: LimitsCheck) -> Pending:
-    return Pending(view.portfolio, check.counts(view))

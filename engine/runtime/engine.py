@@ -136,7 +136,7 @@ class Engine:
         t2 = self._clock()
         by_id = {m.held.id: m for m in marks}
         flow = self.flow.run(decisions, view, before.portfolio, self.book, by_id, regime, resets,
-                             command, QuoteBook(view))  # fmt: skip
+                             command, QuoteBook(view), before.cluster)  # fmt: skip
         t3 = self._clock()
         results = {r.order.id: r for r in self.broker.execute(flow.orders, snap)}
         t4 = self._clock()

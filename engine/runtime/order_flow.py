@@ -17,6 +17,7 @@ from engine.dsl.trace import ActionInfo, Decision
 from engine.execution.fill_models import QuoteBook
 from engine.execution.orders import Order
 from engine.portfolio.book import Book, PositionMark
+from engine.risk.exposure import Cluster
 from engine.risk.gate import DEFAULT_CONTROLS, Control, GateContext, RiskGate, Verdict
 from engine.risk.trading_state import Command
 from engine.risk.whatif import LimitsCheck
@@ -53,6 +54,7 @@ class OrderFlow:
         resets: Mapping[str, bool | None],
         command: Command | None = None,
         quotes: QuoteBook | None = None,
+        cluster: Cluster | None = None,
     ) -> FlowResult:
         ctx = self.gate.context(decisions, portfolio, view.time, resets, command)
         acting = list(decisions)
@@ -60,7 +62,8 @@ class OrderFlow:
             # A flatten in force closes whatever is still open, tick after tick.
             acting.append(Decision(view.time, self._hash, _FLATTEN, (), None, None))
         proposals = self._proposer.propose(acting, view, book, marks, regime)
-        return FlowResult(ctx, tuple(self.gate.review(proposals, ctx, view, quotes)))
+        verdicts = self.gate.review(proposals, ctx, view, quotes, cluster)
+        return FlowResult(ctx, tuple(verdicts))
 
 
 def build_order_flow(

@@ -98,7 +98,8 @@ def _static_row(r: TickResult, rec: tuple[Any, ...], cache: RowCache | None) -> 
         "phase": t.phase,
         "subject": t.subject,
         "status": t.status,
-        "fired": t.status == "fired",
+        # A limit acts when its check fails or cannot be verified: that is its firing.
+        "fired": t.status != "fired" if t.kind == "limit" else t.status == "fired",
         "location": t.location,
         "failed_condition": failed,
         "trace": _trace_json(t),

@@ -297,6 +297,7 @@ class PortfolioState:
     buying_power_used: float | None = None  # USD
     buying_power_available: float | None = None  # USD
     margin_used_pct: float | None = None  # fraction of net liq
+    cluster_delta: float | None = None  # USD per 1% move of SPY, QQQ, IWM: correlation-adjusted
 
     def __post_init__(self) -> None:
         _plain_scalars(self)

@@ -250,6 +250,7 @@ class PortfolioDoc(_Doc):
     buying_power_used: Usd = None
     buying_power_available: Usd = None
     margin_used_pct: NonNegPct = None
+    cluster_delta: Usd = None
 
 
 class RiskDoc(_Doc):

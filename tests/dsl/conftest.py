@@ -107,7 +107,8 @@ def realistic_snapshot(regime: str | None = None) -> Snapshot:
         portfolio={"net_liq": 100_000.0, "cash": 60_000.0, "peak_net_liq": 104_000.0,
                    "day_pnl": 350.0, "day_pnl_pct": 0.0035, "drawdown_pct": 0.0385,
                    "open_positions": 2, "bw_delta_spy": 11.6, "delta": 6.0, "vega": -37.0,
-                   "theta": 6.0, "margin_used_pct": 0.62},
+                   "theta": 6.0, "margin_used_pct": 0.62,
+                   "cluster_delta": 640.0},
         risk={"data_age_seconds": 2.0},
     )
 

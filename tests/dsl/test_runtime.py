@@ -350,7 +350,8 @@ def test_missing_data_is_unknown_never_an_error(monkeypatch: pytest.MonkeyPatch,
     decisions, trace = evaluate(rs, snap, Level.FULL)
     assert [(d.rule_id, d.verb) for d in decisions] == [  # unverifiable limits act
         ("buying_power", "block_entries"), ("bw_delta", "block_entries"),
-        ("vega_cap", "block_entries"), ("vega_cap", "alert")]
+        ("cluster_delta", "block_entries"), ("vega_cap", "block_entries"),
+        ("vega_cap", "alert")]
     assert trace is not None and all(r.note is None for r in trace.rules)
     assert {r.rule_id: r.status for r in trace.rules
             if r.kind == "rule" and r.status != "unknown"} == {"pcs_roll_down": "not_fired"}

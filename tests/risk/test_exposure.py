@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.risk.exposure import LegRows, Market, cluster_exposure, concentration, exposure
+from tests.dsl.conftest import make_snapshot
 
 MARKET = Market(("IWM", "QQQ", "SPY"), np.array([150.0, 300.0, 400.0]),
                 np.array([1.25, 1.2, 1.0]))  # fmt: skip
@@ -76,3 +77,48 @@ def test_cluster_exposure_between_sum_and_root_sum_square() -> None:
 def test_concentration_shares() -> None:
     assert concentration(np.array([1_000.0, 3_000.0, 0.0])).tolist() == [0.25, 0.75, 0.0]
     assert concentration(np.zeros(3)).tolist() == [0.0, 0.0, 0.0]
+
+
+def test_single_index_correlation_is_a_clipped_correlation_matrix() -> None:
+    from engine.risk.exposure import single_index_correlation
+
+    rho = single_index_correlation(np.array([1.0, 1.2, 1.1]), np.array([0.15, 0.20, 0.22]), 0.15)
+    assert np.allclose(np.diag(rho), 1.0) and np.allclose(rho, rho.T)
+    assert np.isclose(rho[0, 1], 1.2 * 0.15 / 0.20)  # SPY with QQQ: β σₘ / σ
+    assert np.isclose(rho[1, 2], 1.2 * 1.1 * 0.15**2 / (0.20 * 0.22))
+    assert rho.max() <= 1.0
+
+
+def test_cluster_exposure_adds_orders_and_maps_futures_to_their_etf() -> None:
+    from engine.risk.exposure import Cluster
+
+    together = Cluster(("SPY", "QQQ", "IWM"), np.array([100.0, 50.0, 0.0]), np.ones((3, 3)),
+                       (True, True, False))  # fmt: skip
+    assert np.isclose(together.exposure, 150.0)  # correlation 1: exposures add up
+    apart = Cluster(together.symbols, together.usd_per_pct, np.eye(3), together.known)
+    assert np.isclose(apart.exposure, np.hypot(100.0, 50.0))
+    hedged = together.plus("ES", -150.0)  # an ES hedge counts for SPY
+    assert hedged is not None and np.isclose(hedged.exposure, 0.0)
+    assert together.plus("IWM", 10.0) is None  # no vol or beta known for IWM
+    assert together.plus("GLD", 10.0) is together  # outside the cluster
+
+
+def test_account_cluster_delta_from_the_snapshot_betas_and_vols() -> None:
+    from engine.risk.exposure import cluster_of
+
+    snap = make_snapshot(underlyings={
+        "SPY": {"price": 500.0, "realized_vol_20d": 0.15},
+        "QQQ": {"price": 400.0, "beta": 1.2, "realized_vol_20d": 0.20},
+        "IWM": {"price": 200.0}})  # fmt: skip
+    market = Market(("QQQ", "SPY"), np.array([400.0, 500.0]), np.array([1.2, 1.0]))
+    legs = LegRows(np.array([0, 1]), np.ones(2), np.ones(2), np.array([-10.0, -20.0]),
+                   np.zeros(2), np.zeros(2), np.zeros(2))  # fmt: skip
+    c = cluster_of(exposure(legs, market), snap)
+    assert c is not None and c.known == (True, True, False)
+    x = np.array([-20.0 * 500.0 / 100.0, -10.0 * 400.0 / 100.0])  # USD per 1% move
+    rho = 1.2 * 0.15 / 0.20
+    assert np.isclose(c.exposure, np.sqrt(x[0] ** 2 + x[1] ** 2 + 2 * rho * x[0] * x[1]))
+    held_iwm = LegRows(np.array([0]), np.ones(1), np.ones(1), np.array([5.0]), np.zeros(1),
+                       np.zeros(1), np.zeros(1))  # fmt: skip
+    iwm = Market(("IWM",), np.array([200.0]), np.array([np.nan]))
+    assert cluster_of(exposure(held_iwm, iwm), snap) is None  # held, but no vol: unknown

@@ -6,9 +6,12 @@ import math
 from datetime import date
 from typing import Any
 
+import numpy as np
+
 from engine.dsl import load_ruleset
 from engine.dsl.trace import ActionInfo, Decision
 from engine.execution.orders import Contract, Order, OrderLeg
+from engine.risk.exposure import CLUSTER, Cluster
 from engine.risk.gate import RiskGate
 from engine.risk.whatif import LimitsCheck, Pending, order_impact, violations
 from engine.runtime.intents import Proposal
@@ -19,7 +22,16 @@ RS = load_ruleset("v6")
 CHECK = LimitsCheck(RS)
 CALM = {"net_liq": 100_000.0, "open_positions": 0, "bw_delta_spy": 0.0, "delta": 0.0,
         "gamma": 0.0, "vega": 0.0, "theta": 0.0, "buying_power_used": 0.0,
-        "buying_power_available": 100_000.0, "margin_used_pct": 0.0}  # fmt: skip
+        "buying_power_available": 100_000.0, "margin_used_pct": 0.0,
+        "cluster_delta": 0.0}  # fmt: skip
+
+
+# Nothing held on the index cluster yet; correlation 1 between its members.
+ZERO = Cluster(CLUSTER, np.zeros(3), np.ones((3, 3)), (True, True, True))
+
+
+def pending(v: Snapshot) -> Pending:
+    return Pending(v.portfolio, CHECK.counts(v), ZERO)
 
 
 def view(**portfolio: Any) -> Snapshot:
@@ -59,7 +71,7 @@ def test_an_unpriced_leg_makes_the_greeks_unknown() -> None:
 
 def test_pending_adds_the_order_and_counts_the_new_position() -> None:
     v = view(open_positions=1, positions_by_symbol={"SPY": 1})
-    before = Pending(v.portfolio, CHECK.counts(v))
+    before = pending(v)
     imp = order_impact(order("open", (shares("SPY", 10),), strategy="iron_condor"), v, 2_000.0)
     after = before.plus(imp, CHECK.shapes)
     pf = after.portfolio
@@ -71,7 +83,7 @@ def test_pending_adds_the_order_and_counts_the_new_position() -> None:
 
 def test_a_new_breach_and_a_deeper_one_are_refused_with_the_limit_and_the_amount() -> None:
     v = view(bw_delta_spy=200.0)  # bw_delta band: ±250
-    now = Pending(v.portfolio, CHECK.counts(v))
+    now = pending(v)
     before = CHECK.breaches(v, now)
     assert before == {}
     buy = order_impact(order("hedge", (shares("SPY", 80),)), v)
@@ -81,7 +93,7 @@ def test_a_new_breach_and_a_deeper_one_are_refused_with_the_limit_and_the_amount
     assert "limits.v6" in why
     # Already beyond: going further is refused, coming back (even if still beyond) is not.
     far = view(bw_delta_spy=400.0)
-    far_now = Pending(far.portfolio, CHECK.counts(far))
+    far_now = pending(far)
     far_before = CHECK.breaches(far, far_now)
     assert set(far_before) == {"bw_delta"}
     more = far_now.plus(order_impact(order("hedge", (shares("SPY", 10),)), far), CHECK.shapes)
@@ -104,7 +116,7 @@ def test_the_gate_counts_orders_passed_earlier_in_the_tick() -> None:
     first = proposal(order("open", (shares("SPY", 1),), strategy="iron_condor", symbol="SPY"))
     second = proposal(order("open", (shares("QQQ", 1),), strategy="iron_condor", symbol="QQQ"))
     close = proposal(order("close", (shares("SPY", 1),), strategy="iron_condor"))
-    verdicts = gate.review([first, second, close], ctx, v)
+    verdicts = gate.review([first, second, close], ctx, v, cluster=ZERO)
     assert verdicts[0].blocked is None
     assert verdicts[1].control == "limits"
     assert "would breach limit max_positions" in (verdicts[1].blocked or "")
@@ -113,7 +125,7 @@ def test_the_gate_counts_orders_passed_earlier_in_the_tick() -> None:
 
 def test_limits_that_cannot_be_evaluated_after_the_order_refuse_it() -> None:
     v = view()
-    now = Pending(v.portfolio, CHECK.counts(v))
+    now = pending(v)
     unknown = Pending(PortfolioState(**{**CALM, "bw_delta_spy": None}), now.counts)
     (why,) = violations(CHECK.breaches(v, now), CHECK.breaches(v, unknown))
     assert why.startswith("would breach limit bw_delta") and "unknown" in why
