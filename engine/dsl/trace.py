@@ -243,7 +243,7 @@ def _rule_trace(b: BlockInfo, rec: tuple[Any, ...], level: Level) -> RuleTrace:
             Operand(t, v, u)
             for t, v, u in zip(info.operand_texts, operands[i], info.operand_units, strict=True)
         )
-        dist = _distance(info, operands[i]) if results[i] is False else None
+        dist = distance(info, operands[i]) if results[i] is False else None
         conds.append(
             ConditionTrace(
                 i,
@@ -270,7 +270,7 @@ _COMPARE: dict[str, Callable[[float, float], bool]] = {
 }  # fmt: skip
 
 
-def _distance(info: CondInfo, values: Sequence[Any]) -> float | None:
+def distance(info: CondInfo, values: Sequence[Any]) -> float | None:
     """How far a failed comparison is from holding: right minus left of its first failing
     pair (`a <= x <= b` with x above b: b - x, negative)."""
     if info.sides is None:
