@@ -7,11 +7,14 @@ from collections.abc import Callable
 from enum import Enum
 from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
 from engine.dsl.errors import DslError
+
+if TYPE_CHECKING:
+    from engine.risk.trading_state import Command
 
 app = typer.Typer(
     help="V6: an autonomous options trading rule engine. Rules live in text files; "
@@ -394,6 +397,88 @@ def report(
         run_dir, vs=vs, as_json=as_json, echo=typer.echo, risk_free_rate=risk_free,
         split_at=split_at,
     )  # fmt: skip
+
+
+@app.command("audit")
+@_data_errors
+def audit_command(
+    run_dir: Annotated[Path, typer.Argument(help="a run folder written by v6 dry-run")],
+    as_json: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,
+    ruleset: Annotated[
+        str | None, typer.Option(help="the run's rule set, when the name in run.json is not enough")
+    ] = None,
+) -> None:
+    """Check a run's journal against the risk invariants. Exit 0 when all hold, 1 otherwise."""
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    from engine.risk.audit import audit_run
+
+    report = audit_run(run_dir, ruleset)
+    if as_json:
+        typer.echo(json.dumps(report.to_dict(), indent=2))
+        raise typer.Exit(0 if report.passed else 1)
+    table = Table(title=escape(f"{run_dir}: {report.ruleset}, {report.ticks} ticks, run "
+                               f"{report.status}"))  # fmt: skip
+    table.add_column("invariant")
+    table.add_column("checked", justify="right")
+    table.add_column("result")
+    for i in report.invariants:
+        result = "[green]pass[/]" if i.passed else f"[red]FAIL[/] ({i.found:,})"
+        table.add_row(i.name, f"{i.checked:,} {i.counts}", result)
+    Console(highlight=False).print(table)
+    for i in report.invariants:
+        if i.violations or i.note:
+            typer.echo(f"\n{i.name}:")
+        for line in i.violations:
+            typer.echo(f"  {line}")
+        if i.found > len(i.violations):
+            typer.echo(f"  … and {i.found - len(i.violations):,} more")
+        if i.note:
+            typer.echo(f"  note: {i.note}")
+    failed, n = sum(not i.passed for i in report.invariants), len(report.invariants)
+    typer.echo(
+        f"\nFAILED: {failed} of {n} invariants" if failed else f"\nok: all {n} invariants hold"
+    )
+    raise typer.Exit(1 if failed else 0)
+
+
+_RUN_DIR_HELP = "the run folder of a running dry run (its --out) or of the live engine"
+
+
+def _queue(run_dir: Path, command: Command, reason: str, what: str) -> None:
+    from engine.journal.run_journal import read_info
+    from engine.risk.commands import CommandError, send
+
+    if (run_dir / "run.json").is_file() and read_info(run_dir).get("status") == "complete":
+        raise CommandError(f"{run_dir} is a complete run: no engine reads its commands any more")
+    path = send(run_dir, command, reason)
+    typer.echo(f"queued {what} for {run_dir} ({path.name}): it takes effect at the engine's "
+               "next tick")  # fmt: skip
+
+
+@app.command("halt")
+@_data_errors
+def halt_command(
+    run_dir: Annotated[Path, typer.Argument(help=_RUN_DIR_HELP)],
+    flatten: Annotated[bool, typer.Option(help="also close every position and hedge")] = False,
+    reason: Annotated[str, typer.Option(help="why, kept with the command")] = "",
+) -> None:
+    """Kill switch: no new trading from the engine's next tick, until `v6 resume`."""
+    what = "flatten (halt, then close every position)" if flatten else "halt"
+    _queue(run_dir, "flatten" if flatten else "halt", reason, what)
+
+
+@app.command("resume")
+@_data_errors
+def resume_command(
+    run_dir: Annotated[Path, typer.Argument(help=_RUN_DIR_HELP)],
+    reason: Annotated[str, typer.Option(help="why, kept with the command")] = "",
+) -> None:
+    """Lift an operator or breaker halt (HALTED → ACTIVE, or REDUCING while a breaker or
+    limit still asks for it) at the engine's next tick."""
+    _queue(run_dir, "resume", reason, "resume")
 
 
 @app.command()

@@ -191,6 +191,10 @@ _COLUMNS: dict[str, list[_Col]] = {
         _f64("bw_delta_spy", "SPY share-equivalents, beta-weighted"),
         _f64("buying_power_used", "USD"),
         _f64("margin_used_pct", "fraction of net_liq"),
+        _f64(
+            "cluster_delta",
+            "USD per 1% move of SPY, QQQ and IWM together, correlation-adjusted",
+        ),
         _str("regime", "crash, high_vol, normal or low_vol, as the regime policies decided"),
         _str("risk_state", "ACTIVE, REDUCING or HALTED", required=True),
         _f64("commissions", "USD so far, fees included", required=True),

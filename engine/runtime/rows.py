@@ -354,6 +354,7 @@ def equity_row(r: TickResult, initial_cash: float, commissions: float) -> Row:
         "bw_delta_spy": p.bw_delta_spy,
         "buying_power_used": p.buying_power_used,
         "margin_used_pct": p.margin_used_pct,
+        "cluster_delta": p.cluster_delta,
         "regime": r.regime,
         "risk_state": r.gate.state,
         "commissions": commissions,
