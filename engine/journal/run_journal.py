@@ -382,8 +382,20 @@ def read_table(run_dir: Path, name: str) -> pa.Table:
     path = Path(run_dir) / name
     if not DeltaTable.is_deltatable(str(path)):
         raise RunDirError(f"{run_dir}: no '{name}' table (is it a run directory?)")
-    table = read_delta(path).select(TABLES[name].names)
-    return pa.Table.from_arrays(table.columns, schema=TABLES[name]).sort_by("time")
+    raw = read_delta(path)
+    schema = TABLES[name]
+    columns = []
+    for f in schema:
+        if f.name in raw.column_names:
+            columns.append(raw.column(f.name))
+        elif f.nullable:  # a column added after this run was written: unknown, not an error
+            columns.append(pa.nulls(raw.num_rows, f.type))
+        else:
+            raise RunDirError(
+                f"{path}: column '{f.name}' is missing; the run was written by an older V6 "
+                "whose journal this version cannot read"
+            )
+    return pa.Table.from_arrays(columns, schema=schema).sort_by("time")
 
 
 def content_hash(run_dir: Path, tables: Iterable[str] = ALL_TABLES) -> str:

@@ -381,3 +381,21 @@ def test_tables_checkpoint_their_log_every_ten_commits(tmp_path: Path) -> None:
         "00000000000000000009.checkpoint.parquet"  # the 10th commit
     ]
     assert read_table(run, "equity").num_rows == 11
+
+
+def test_a_run_from_before_a_nullable_column_was_added_reads_it_as_null(tmp_path: Path) -> None:
+    from deltalake import write_deltalake
+
+    run = tmp_path / "run"
+    journal = RunJournal.create(run, HEADER)
+    run_ticks(journal, range(2))
+    journal.close()
+    old = read_table(run, "equity").drop_columns(["cluster_delta"])
+    write_deltalake(str(run / "equity"), old, mode="overwrite", schema_mode="overwrite")
+    again = read_table(run, "equity")
+    assert again.schema == TABLES["equity"]
+    assert again.column("cluster_delta").null_count == 2
+    write_deltalake(str(run / "equity"), old.drop_columns(["net_liq"]), mode="overwrite",
+                    schema_mode="overwrite")  # fmt: skip
+    with pytest.raises(RunDirError, match="column 'net_liq' is missing"):
+        read_table(run, "equity")
