@@ -553,6 +553,17 @@ def bench_dryrun(
     typer.echo(main(quick=quick))
 
 
+@bench_app.command("risk")
+def bench_risk(
+    positions: Annotated[int, typer.Option(min=1, help="open positions in the book")] = 50,
+    repeat: Annotated[int, typer.Option(min=1, help="timed calls per function")] = 2000,
+) -> None:
+    """The what-if limits check of one order against N open positions, vs recomputing."""
+    from engine.bench.whatif import bench_risk as run
+
+    typer.echo("\n".join(run(positions, repeat)))
+
+
 @app.command()
 @_data_errors
 def compact(

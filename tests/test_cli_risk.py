@@ -189,3 +189,13 @@ def test_halt_refuses_a_complete_run(flattened: Path) -> None:
     res = v6("halt", flattened)
     assert res.exit_code == 1 and "is a complete run" in res.output
     assert not list((flattened / "commands").glob("*.json"))  # nothing left queued
+
+
+def test_bench_risk_prints_both_cases_and_refuses_a_bad_count() -> None:
+    runner = CliRunner()
+    ok = runner.invoke(app, ["bench", "risk", "--positions", "5", "--repeat", "2"])
+    assert ok.exit_code == 0, ok.output
+    assert "against 5 open positions" in ok.output
+    assert "with limits sized for the book" in ok.output and "target ≤ 100 µs" in ok.output
+    bad = runner.invoke(app, ["bench", "risk", "--repeat", "0"])
+    assert bad.exit_code != 0 and "Traceback" not in bad.output
