@@ -2,7 +2,8 @@
 
 Every rendering states the run's fill model and costs (from run.json) in its header, so an
 optimistic fill model is never mistaken for a result, and shows a warning banner for a run that
-is still running or was left partial.
+is still running or was left partial. The Risk section (engine.report.risk_summary) follows
+the metrics: its counts and costs side by side with --vs, its lists one run after the other.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from rich.text import Text
 
 from engine.report.breakdown import RunReport, SegmentMetrics
 from engine.report.metrics import TRADING_DAYS, Metrics
+from engine.report.risk_summary import RISK_ROWS, UNKNOWN, RiskSummary, summarize
 
 NONE = "—"
 # (key in Metrics.to_dict(), label, format): the rows of the metrics table, in order.
@@ -238,6 +240,72 @@ def split_table(report: RunReport) -> Table:
     return _metrics_columns(f"In-sample / out-of-sample (split at {at})", headers, columns)
 
 
+def _table(title: str, headers: Sequence[str], rows: Sequence[Sequence[str]]) -> Table:
+    """A table whose first column is text and the others right-aligned."""
+    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left")
+    for i, header in enumerate(headers):
+        table.add_column(header, justify="left" if i == 0 else "right")
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+def _risk_rows(*summaries: RiskSummary) -> list[tuple[str, str, str]]:
+    """RISK_ROWS, without the unknown-state row when no run has such a day."""
+    unknown = any(s.state == UNKNOWN for r in summaries for s in r.states)
+    return [row for row in RISK_ROWS if unknown or row[0] != "days_unknown"]
+
+
+def risk_lists(risk: RiskSummary, tag: str = "") -> list[RenderableType]:
+    """One run's trips, trips per breaker, operator commands (those it has) and notes."""
+    parts: list[RenderableType] = []
+    if risk.trips:
+        rows = [[t.breaker, t.wants or NONE, t.tripped.isoformat(),
+                 t.reset.isoformat() if t.reset else "still tripped", t.reset_by or NONE,
+                 str(t.days)] for t in risk.trips]  # fmt: skip
+        heads = ["breaker", "wants", "tripped", "reset", "reset by", "days"]
+        parts.append(_table(f"{tag}Breaker trips", heads, rows))
+        rows = [[b.breaker, str(b.trips), str(b.days), "yes" if b.still_tripped else "no"]
+                for b in risk.breakers]  # fmt: skip
+        heads = ["breaker", "trips", "days tripped", "tripped at the end"]
+        parts.append(_table(f"{tag}Trips per breaker", heads, rows))
+    if risk.commands:
+        rows = [[c.day.isoformat(), c.command] for c in risk.commands]
+        parts.append(_table(f"{tag}Operator commands", ["date", "command"], rows))
+    if risk.notes:
+        parts.append(Text("\n".join(f"{tag}risk: {n}" for n in risk.notes)))
+    return parts
+
+
+def risk_parts(risk: RiskSummary) -> list[RenderableType]:
+    """The Risk section of one run: its figures (days with their share), lists, blocked orders."""
+    values, rows = risk.headline(), []
+    for key, label, kind in _risk_rows(risk):
+        share = f" ({values[key] / risk.days:.1%})" if key.startswith("days_") and risk.days else ""
+        rows.append([label, fmt(values.get(key), kind) + share])
+    parts: list[RenderableType] = [_table("Risk", ["figure", "value"], rows)]
+    if risk.blocked:
+        rows = [[b.reason, str(b.orders), str(b.entries)] for b in risk.blocked]
+        parts.append(_table("Orders blocked by the risk gate", ["reason", "orders", "entries"],
+                            rows))  # fmt: skip
+    return parts + risk_lists(risk)
+
+
+def compare_risk(a: RiskSummary, b: RiskSummary, names: tuple[str, str]) -> list[RenderableType]:
+    """Counts and costs side by side (A, B, B − A); each run's lists one after the other."""
+    va, vb = a.headline(), b.headline()
+    rows = [[label, fmt(va.get(k), kind), fmt(vb.get(k), kind), fmt_diff(va.get(k), vb.get(k),
+             kind)] for k, label, kind in _risk_rows(a, b)]  # fmt: skip
+    heads = ["figure", f"A: {names[0]}", f"B: {names[1]}", "B − A"]
+    parts: list[RenderableType] = [_table("Risk, side by side", heads, rows)]
+    ba, bb = {x.reason: x.orders for x in a.blocked}, {x.reason: x.orders for x in b.blocked}
+    if ba or bb:
+        rows = [[k, str(ba.get(k, 0)), str(bb.get(k, 0))] for k in {**ba, **bb}]
+        title = "Orders blocked by the risk gate, side by side"
+        parts.append(_table(title, ["reason", "A", "B"], rows))
+    return parts + risk_lists(a, "A: ") + risk_lists(b, "B: ")
+
+
 def render_text(report: RunReport, vs: RunReport | None = None, width: int = 120) -> str:
     """The report as plain text tables (no colour codes), ready to print."""
     parts: list[RenderableType] = []
@@ -257,6 +325,7 @@ def render_text(report: RunReport, vs: RunReport | None = None, width: int = 120
         ]
         if report.split_at:
             parts.append(split_table(report))
+        parts += risk_parts(summarize(report.data))
     else:
         names = (report.data.name, vs.data.name)
         parts += [
@@ -271,6 +340,7 @@ def render_text(report: RunReport, vs: RunReport | None = None, width: int = 120
             assert a_in and b_in and a_out and b_out
             parts.append(compare_table(a_in, b_in, names, f"In-sample: before {at}"))
             parts.append(compare_table(a_out, b_out, names, f"Out-of-sample: from {at}"))
+        parts += compare_risk(summarize(report.data), summarize(vs.data), names)
     buffer = io.StringIO()
     console = Console(file=buffer, width=width, color_system=None, highlight=False,
                       force_terminal=False, emoji=False)  # fmt: skip
@@ -286,8 +356,9 @@ def _segments_json(segments: Sequence[SegmentMetrics]) -> dict[str, Any]:
 def to_json(report: RunReport, vs: RunReport | None = None) -> dict[str, Any]:
     """The report as one JSON-ready dict: the headline metrics at the top level (total_return,
     cagr, volatility, sharpe, sortino, max_drawdown, calmar, trades, win_rate, …), then the
-    run, its fill model and costs, by_regime, by_year, the split if any, and with `vs` the other
-    run's report under "vs" and B − A of the headline metrics under "diff"."""
+    run, its fill model and costs, by_regime, by_year, the split if any, the Risk section under
+    "risk", and with `vs` the other run's report under "vs" and B − A of the headline metrics
+    under "diff"."""
     meta = report.data.meta
     out: dict[str, Any] = report.metrics.to_dict()
     out["status"] = report.data.status
@@ -310,6 +381,7 @@ def to_json(report: RunReport, vs: RunReport | None = None) -> dict[str, Any]:
             "in_sample": report.in_sample.to_dict() if report.in_sample else None,
             "out_of_sample": report.out_of_sample.to_dict() if report.out_of_sample else None,
         }
+    out["risk"] = summarize(report.data).to_dict()
     if vs is not None:
         other = to_json(vs)
         out["vs"] = other

@@ -1,9 +1,11 @@
-"""Load what a report needs from a dry run's folder: run.json, equity.csv, equity and positions.
+"""Load what a report needs from a dry run's folder: run.json, equity.csv and journal tables.
 
 The daily equity curve is equity.csv (what anyone can recompute the metrics from). The journal's
-`equity` table (one row per tick) gives each day's regime — the regime of the day's last tick —
-and whether any position was open that day; its `positions` table's "closed" rows are the
-trades. A run still "running" or left "partial" is loaded, with a warning the report shows.
+`equity` table (one row per tick) gives each day's regime and trading state — those of the
+day's last tick — and whether any position was open that day; its `positions` table's "closed"
+rows are the trades. The Risk section reads `risk_events`, `orders`, `fills` and the hedge rows
+of `positions` (`RiskTables`). A run still "running" or left "partial" is loaded, with a
+warning the report shows.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import csv
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,7 @@ import pyarrow.compute as pc
 from deltalake import DeltaTable
 
 from engine.journal.delta_table import read_delta
+from engine.journal.run_tables import TABLES
 
 RUN_FORMAT = 1
 STATUSES = ("running", "complete", "partial")
@@ -75,6 +78,37 @@ def no_trades() -> Trades:
     )
 
 
+HEDGE = "hedge"  # orders.strategy and positions.strategy of hedge orders and positions
+EVENT_COLUMNS = ["time", "date", "kind", "cause", "detail"]
+ORDER_COLUMNS = ["time", "order_id", "intent", "strategy", "status", "status_reason", "filled"]
+FILL_COLUMNS = ["order_id", "position_id", "kind", "quantity", "commission", "fees"]
+HEDGE_COLUMNS = ["time", "position_id", "status", "pnl", "realized_pnl"]
+
+
+def _empty(name: str, columns: list[str]) -> pa.Table:
+    return pa.schema([TABLES[name].field(c) for c in columns]).empty_table()
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class RiskTables:
+    """The journal rows the Risk section reads, each table sorted by time (stable)."""
+
+    events: pa.Table | None  # risk_events (EVENT_COLUMNS); None: the run has no such table
+    orders: pa.Table  # every order (ORDER_COLUMNS), blocked ones included
+    fills: pa.Table  # every leg traded or settled (FILL_COLUMNS)
+    hedges: pa.Table  # positions rows of hedge positions (HEDGE_COLUMNS), open and closed
+
+
+def no_risk_tables() -> RiskTables:
+    """No risk events and no rows: what a run without those tables holds."""
+    return RiskTables(
+        None,
+        _empty("orders", ORDER_COLUMNS),
+        _empty("fills", FILL_COLUMNS),
+        _empty("positions", HEDGE_COLUMNS),
+    )
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class RunData:
     """One run's daily series and trades, with its run.json and anything odd found loading it."""
@@ -87,6 +121,8 @@ class RunData:
     open_positions: npt.NDArray[np.int64] | None  # most positions open at any tick of the day
     trades: Trades
     warnings: tuple[str, ...]
+    risk_state: ObjArray | None = None  # str or None per day: the last tick's; None: unknown
+    risk: RiskTables = field(default_factory=no_risk_tables)
 
     @property
     def status(self) -> str:
@@ -197,11 +233,13 @@ def _table(run_dir: Path, name: str, columns: list[str]) -> pa.Table | None:
 
 def _daily_from_ticks(
     table: pa.Table, dates: npt.NDArray[np.datetime64], equity: npt.NDArray[np.float64]
-) -> tuple[ObjArray, npt.NDArray[np.int64], list[str]]:
-    """Per equity.csv day: the last tick's regime and the most positions open at any tick."""
+) -> tuple[ObjArray, ObjArray, npt.NDArray[np.int64], list[str]]:
+    """Per equity.csv day: the last tick's regime and trading state, and the most positions
+    open at any tick."""
     order = np.argsort(table.column("time").to_numpy(), kind="stable")
     day = table.column("date").to_numpy()[order].astype("datetime64[D]")
     regime = np.asarray(table.column("regime").to_pylist(), dtype=object)[order]
+    state = np.asarray(table.column("risk_state").to_pylist(), dtype=object)[order]
     net_liq = table.column("net_liq").to_numpy()[order]
     open_pos = table.column("open_positions").fill_null(0).to_numpy()[order].astype(np.int64)
     warnings: list[str] = []
@@ -220,9 +258,11 @@ def _daily_from_ticks(
     found = np.zeros(dates.size, dtype=bool)
     found[at_ok] = tick_days[at[at_ok]] == dates[at_ok]
     out_regime = np.full(dates.size, None, dtype=object)
+    out_state = np.full(dates.size, None, dtype=object)
     out_open = np.zeros(dates.size, dtype=np.int64)
     idx = at[found]
     out_regime[found] = regime[last[idx]]
+    out_state[found] = state[last[idx]]
     out_open[found] = most_open[idx]
     if not found.all():
         missing = int((~found).sum())
@@ -237,12 +277,17 @@ def _daily_from_ticks(
         warnings.append(
             f"equity.csv and the equity table disagree on {int(off.sum())} day(s) (first {d})"
         )
-    return out_regime, out_open, warnings
+    return out_regime, out_state, out_open, warnings
 
 
 def _trades(table: pa.Table) -> Trades:
-    """The closed rows of the positions table, one per position, in order of closing."""
-    closed = table.filter(pc.equal(table.column("status"), "closed"))
+    """The closed rows of the positions table, one per option position (not hedges), in
+    order of closing."""
+    # Hedges are not trades: their cost and P&L are in the risk section (risk_summary).
+    closed = table.filter(
+        pc.and_(pc.equal(table.column("status"), "closed"),
+                pc.not_equal(table.column("strategy"), HEDGE))
+    )  # fmt: skip
     closed = closed.sort_by([("time", "ascending"), ("position_id", "ascending")])
     pnl = closed.column("realized_pnl")
     if pnl.null_count:
@@ -269,11 +314,36 @@ def _trades(table: pa.Table) -> Trades:
     )
 
 
-EQUITY_COLUMNS = ["time", "date", "net_liq", "regime", "open_positions"]
+EQUITY_COLUMNS = ["time", "date", "net_liq", "regime", "open_positions", "risk_state"]
 POSITION_COLUMNS = [
     "time", "date", "position_id", "symbol", "strategy", "status", "opened_at", "entry_regime",
-    "realized_pnl", "close_reason",
+    "realized_pnl", "close_reason", "pnl",
 ]  # fmt: skip
+
+
+def _risk_tables(run_dir: Path, positions: pa.Table | None) -> RiskTables:
+    """The Risk section's rows; tables the run never wrote are empty (risk_events: None)."""
+
+    def read(name: str, columns: list[str]) -> pa.Table:
+        table = _table(run_dir, name, columns)
+        return _empty(name, columns) if table is None else table.select(columns)
+
+    def in_time_order(table: pa.Table) -> pa.Table:
+        # A stable sort: the rows of one tick keep the order the engine wrote them in.
+        order = np.argsort(table.column("time").to_numpy(), kind="stable")
+        return table.take(pa.array(order, pa.int64()))
+
+    hedges = _empty("positions", HEDGE_COLUMNS)
+    if positions is not None:
+        hedges = positions.filter(pc.equal(positions.column("strategy"), HEDGE))
+        hedges = in_time_order(hedges.select(HEDGE_COLUMNS))
+    events = _table(run_dir, "risk_events", EVENT_COLUMNS)
+    return RiskTables(
+        events=None if events is None else in_time_order(events.select(EVENT_COLUMNS)),
+        orders=in_time_order(read("orders", ORDER_COLUMNS)),
+        fills=read("fills", FILL_COLUMNS),
+        hedges=hedges,
+    )
 
 
 def load_run(run_dir: Path | str) -> RunData:
@@ -290,6 +360,7 @@ def load_run(run_dir: Path | str) -> RunData:
         warnings.insert(0, f"run is {meta['status']}: its results {upto}")
     ticks = _table(run_dir, "equity", EQUITY_COLUMNS)
     regime: ObjArray
+    risk_state: ObjArray | None = None
     open_positions: npt.NDArray[np.int64] | None
     if ticks is None:
         if dates.size:
@@ -297,7 +368,7 @@ def load_run(run_dir: Path | str) -> RunData:
         regime = np.full(dates.size, None, dtype=object)
         open_positions = None
     else:
-        regime, open_positions, more = _daily_from_ticks(ticks, dates, equity)
+        regime, risk_state, open_positions, more = _daily_from_ticks(ticks, dates, equity)
         warnings += more
     positions = _table(run_dir, "positions", POSITION_COLUMNS)
     trades = no_trades() if positions is None else _trades(positions)
@@ -310,4 +381,6 @@ def load_run(run_dir: Path | str) -> RunData:
         open_positions=open_positions,
         trades=trades,
         warnings=tuple(warnings),
+        risk_state=risk_state,
+        risk=_risk_tables(run_dir, positions),
     )

@@ -34,7 +34,8 @@ EQUITY_SCHEMA = pa.schema(
         _f("open_positions", pa.int32(), False), _f("delta", pa.float64()),
         _f("gamma", pa.float64()), _f("vega", pa.float64()), _f("theta", pa.float64()),
         _f("bw_delta_spy", pa.float64()), _f("buying_power_used", pa.float64()),
-        _f("margin_used_pct", pa.float64()), _f("regime", pa.string()),
+        _f("margin_used_pct", pa.float64()), _f("cluster_delta", pa.float64()),
+        _f("regime", pa.string()),
         _f("risk_state", pa.string(), False), _f("commissions", pa.float64(), False),
         _f("hedge_shares", pa.float64()),
     ]
