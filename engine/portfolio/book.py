@@ -109,11 +109,15 @@ class Book:
     # ----------------------------------------------------------------- changes
     def apply_fill(self, order: Order, fill: Fill, **entry: Any) -> Closed | None:
         """Book one fill. `entry` (entry_regime, entry_iv, open_args) for a new position."""
+        pid = order.position_id
+        assert pid is not None, f"order {order.id} has no position id"
+        if pid not in self.positions and order.intent not in ("open", "hedge"):
+            # A close, roll or adjustment for a position the book no longer holds would book
+            # a reversed phantom position: an engine bug, never a market event.
+            raise ValueError(f"order {order.id} ({order.intent}) for {pid}: not in the book")
         self.cash += fill.cash_flow
         cost = fill.commission + fill.fees
         self.commissions += cost
-        pid = order.position_id
-        assert pid is not None, f"order {order.id} has no position id"
         held = self.positions.get(pid)
         if held is None:
             held = HeldPosition(

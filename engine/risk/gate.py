@@ -36,12 +36,13 @@ from engine.risk.trading_state import (
     step,
 )  # fmt: skip
 from engine.risk.whatif import Breach, LimitsCheck, Pending, order_impact, violations
-from engine.runtime.intents import Proposal
+from engine.runtime.intents import CLOSING, Proposal, closes_only
 from engine.state.snapshot import PortfolioState, RiskState, Snapshot
 
-__all__ = ["ACTIVE", "HALTED", "REDUCING", "GateContext", "RiskGate", "Verdict", "WhatIf"]
+__all__ = [
+    "ACTIVE", "CLOSING", "HALTED", "REDUCING", "GateContext", "RiskGate", "Verdict", "WhatIf",
+]  # fmt: skip
 
-CLOSING = frozenset({"close", "reduce", "flatten"})
 RISK_INCREASING = frozenset({"open", "roll"})
 
 
@@ -98,7 +99,7 @@ class HaltedControl:
 
     def validate(self, p: Proposal, ctx: GateContext, w: WhatIf) -> str | None:
         assert p.order is not None
-        if ctx.state == HALTED and p.order.intent not in CLOSING and not _closes_only(p):
+        if ctx.state == HALTED and p.order.intent not in CLOSING and not closes_only(p):
             return f"trading HALTED by {', '.join(ctx.because)}: only closing orders pass"
         return None
 
@@ -134,20 +135,10 @@ class WhatIfLimitsControl:
 
     def validate(self, p: Proposal, ctx: GateContext, w: WhatIf) -> str | None:
         assert p.order is not None
-        if p.order.intent in CLOSING or _closes_only(p):
+        if p.order.intent in CLOSING or closes_only(p):
             return None
         found = w.violations
         return "; ".join(found) if found else None
-
-
-def _closes_only(p: Proposal) -> bool:
-    """An adjustment that only closes legs (close_tested) reduces risk."""
-    return (
-        p.order is not None
-        and p.order.intent == "adjust"
-        and p.decision is not None
-        and p.decision.target == "close_tested"
-    )
 
 
 DEFAULT_CONTROLS: tuple[Control, ...] = (
@@ -210,8 +201,11 @@ class RiskGate:
                     break
             else:
                 out.append(Verdict(p, None))
-                if p.order.intent not in CLOSING and not _closes_only(p):
-                    pending = w.after
+                # Every passed order moves the Greeks the next one is checked against (the
+                # hedge is sized net of this tick's closes too). A close keeps its position in
+                # the counts and its buying power until filled: the broker may still refuse it.
+                pending = w.after
+                if p.order.intent not in CLOSING and not closes_only(p):
                     committed += p.margin_usd
         return out
 

@@ -6,8 +6,9 @@ and the orders passed before it this tick. An order's impact comes from its legs
 tick's chain (a closing leg is a leg with the opposite ratio, so rolls and adjustments need no
 special case). A limit's size of breach is the distance of its failed conditions to their
 thresholds; an order is refused when it breaches a limit that held, or takes a breached limit
-further beyond. Closes sent in the same tick are not counted as done: the broker may still
-reject them, so the check stays on the safe side.
+further beyond. Closes passed earlier in the tick move the Greeks (a hedge after them is sized
+net of them, and checked so) but keep their position counted and their buying power used
+until filled: the broker may still refuse them, so counts and margin stay on the safe side.
 """
 
 from __future__ import annotations

@@ -18,13 +18,13 @@ import numpy as np
 
 from engine.dsl.strategy import LegChoice, select_legs
 from engine.dsl.trace import Decision
+from engine.execution.margin import MarginLeg, margin_usd
 from engine.execution.orders import Contract, Order, OrderLeg
-from engine.portfolio.account import beta_weighted_delta
 from engine.portfolio.book import HEDGE, Book, HeldLeg, PositionMark
+from engine.risk.whatif import order_impact
 from engine.state.snapshot import Chain, Snapshot
 
 _STAGE = {"close": 0, "flatten": 0, "reduce": 0, "adjust": 1, "roll": 1, "hedge": 2, "open": 3}
-ES_MULTIPLIER = 50
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,22 @@ class Proposal:
     order: Order | None
     note: str | None = None  # why there is no order
     entry: dict[str, Any] = field(default_factory=dict)  # facts for a new position
-    margin_usd: float = 0.0  # buying power an opening order needs: max loss × units
+    # Buying power the order takes: an entry's max loss × units, a hedge's change in its
+    # requirement (negative: frees); 0 for the rest (closes free theirs).
+    margin_usd: float = 0.0
+
+
+CLOSING = frozenset({"close", "reduce", "flatten"})  # intents that only take risk off
+
+
+def closes_only(p: Proposal) -> bool:
+    """An adjustment that only closes legs (close_tested) reduces risk."""
+    return (
+        p.order is not None
+        and p.order.intent == "adjust"
+        and p.decision is not None
+        and p.decision.target == "close_tested"
+    )
 
 
 MaxLossFn = Callable[[str, Sequence[LegChoice], float], float]  # symbol, legs, spot -> USD/unit
@@ -101,9 +116,7 @@ class Proposer:
                         changed.add(pid)
                     out.append(self._change(d, pid, oid(), book, marks, view))
             elif verb == "hedge":
-                # Closes go first in the same execution: hedge what will be left.
-                leaving = [marks[p] for p in touched if p in marks and p not in changed]
-                out.append(self._hedge(d, oid(), view, hedged, leaving))
+                out.append(self._hedge(d, oid(), view, book, hedged, out))
             elif verb == "open":
                 out.append(self._open(d, oid(), view, book, regime))
         return out
@@ -220,8 +233,9 @@ class Proposer:
         d: Decision,
         oid: str,
         view: Snapshot,
+        book: Book,
         hedged: set[str],
-        leaving: Sequence[PositionMark] = (),
+        before: Sequence[Proposal] = (),
     ) -> Proposal:
         args = dict(d.args)
         instrument = str(args.get("instrument") or "SPY")
@@ -231,25 +245,33 @@ class Proposer:
         spy = view.underlyings.get("SPY")
         if bw is None or spy is None or spy.price is None:
             return Proposal(d, None, "beta-weighted delta or SPY price unknown: no hedge")
-        for m in leaving:  # closing this tick: their delta will be gone
-            weighted = beta_weighted_delta(m, view)
-            bw -= weighted[0] if weighted is not None else 0.0
+        # Closes and side closes go first in the same execution (the gate never blocks them):
+        # hedge what they leave. Their closing legs carry the opposite sign already.
+        for p in before:
+            if p.order is not None and (p.order.intent in CLOSING or closes_only(p)):
+                moved = order_impact(p.order, view).bw_delta
+                if moved is None:
+                    return Proposal(d, None, "delta after this tick's closes unknown: no hedge")
+                bw += moved
         need = float(args.get("target") or 0.0) - bw  # SPY shares to add
         if instrument == "SPY":
-            units, contract = round(need), Contract("SPY", "stock")
+            units, contract, price = round(need), Contract("SPY", "stock"), spy.price
         else:
             fut = view.market.futures.get(instrument)
             if fut is None or fut.price is None:
                 return Proposal(d, None, f"no {instrument} quote: no hedge")
-            units = round(need * spy.price / (fut.price * ES_MULTIPLIER))
-            contract = Contract(instrument, "future")
+            contract, price = Contract(instrument, "future"), fut.price
+            units = round(need * spy.price / (price * contract.multiplier))
         if units == 0:
             return Proposal(d, None, f"hedge smaller than one {instrument} unit")
         hedged.add(instrument)
         leg = OrderLeg(contract, 1 if units > 0 else -1, "hedge")
+        pid = f"hedge-{instrument}"
         order = _order(d, oid, "hedge", instrument if instrument != "SPY" else "SPY", (leg,),
-                       abs(units), f"hedge-{instrument}", HEDGE)  # fmt: skip
-        return Proposal(d, order)
+                       abs(units), pid, HEDGE)  # fmt: skip
+        held = book.positions.get(pid)
+        now = held.legs[0].per_unit if held is not None and held.legs else 0
+        return Proposal(d, order, margin_usd=_hedge_margin(contract, now, now + units, price))
 
     def _open(
         self, d: Decision, oid: str, view: Snapshot, book: Book, regime: str | None
@@ -274,6 +296,14 @@ class Proposer:
         order = _order(d, oid, "open", symbol, legs, units, pid, strategy)
         entry = {"entry_regime": regime, "entry_iv": u.atm_iv, "open_args": args}
         return Proposal(d, order, entry=entry, margin_usd=per_unit * units)
+
+
+def _hedge_margin(contract: Contract, held: float, after: float, price: float) -> float:
+    """USD of buying power the hedge adds (negative: frees) going from `held` to `after`
+    shares or contracts."""
+    return margin_usd([MarginLeg(contract, int(after), price)], price) - margin_usd(
+        [MarginLeg(contract, int(held), price)], price
+    )
 
 
 def _order(

@@ -210,3 +210,11 @@ def test_a_hedge_flatten_goes_by_shares() -> None:
         sell, Fill("h-2", T1, 200, (LegFill(spy, -1, "hedge", 281.0),), 1.0, 0.0)
     )
     assert closed is not None and closed.realized_pnl == pytest.approx(300 * 1.0 - 3.5)
+
+
+def test_a_fill_for_a_position_the_book_does_not_hold_is_refused() -> None:
+    book = Book(100_000.0)
+    o = order("close", CONDOR)
+    with pytest.raises(ValueError, match="not in the book"):
+        book.apply_fill(o, fill(o, OPEN_PRICES))
+    assert book.positions == {} and book.cash == 100_000.0

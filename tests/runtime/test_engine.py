@@ -134,18 +134,25 @@ def test_a_hedge_counts_the_positions_closing_in_the_same_tick() -> None:
     from dataclasses import replace as dc_replace
 
     from engine.dsl.trace import ActionInfo, Decision
-    from engine.portfolio.book import Book, HeldLeg, HeldPosition, PositionMark
+    from engine.portfolio.book import Book, HeldLeg, HeldPosition
     from engine.runtime.intents import Proposer
-    from engine.state.snapshot import PortfolioState
+    from engine.state.snapshot import Chain, PortfolioState
     from tests.portfolio.test_book import CONDOR, T1, snapshot
 
     book = Book(100_000.0)
     held = HeldPosition("P1", "iron_condor", "SPY", T1, 10,
                         [HeldLeg(role, c, r, 1.0) for c, r, role in CONDOR], 0.85)  # fmt: skip
     book.positions["P1"] = held
-    mark = PositionMark(held, 0.0, 0.0, 0.4, None, 400.0, 0.0, 0.0, 0.0, (), 0, None)
-    base = snapshot({260: 0.30, 265: 0.50, 290: 0.40, 295: 0.20})
-    view = dc_replace(base, portfolio=PortfolioState(net_liq=100_000.0, bw_delta_spy=400.0))
+    plain = snapshot({260: 0.30, 265: 0.50, 290: 0.40, 295: 0.20})
+    chain = plain.chains["SPY"]
+    tested = Chain.from_columns(  # the short put is tested: the condor is long delta
+        "SPY", expiry=chain.expiry, strike=chain.strike, is_call=chain.is_call, bid=chain.bid,
+        ask=chain.ask, delta=[-0.10, -0.45, 0.20, 0.08], vega=chain.vega, theta=chain.theta,
+        iv=chain.iv)  # fmt: skip
+    base = dc_replace(plain, chains={"SPY": tested})
+    (mark,) = book.mark(base)  # the condor's delta from the chain: SPY shares, beta 1
+    assert round(mark.delta) == 230
+    view = dc_replace(base, portfolio=PortfolioState(net_liq=100_000.0, bw_delta_spy=mark.delta))
 
     def decision(verb: str, kind: str, phase: str, args: tuple, pid: str | None) -> Decision:  # type: ignore[type-arg]
         info = ActionInfo("r_" + verb, kind, phase, verb, None, (), (), None, 0, "f:1:1")
@@ -155,7 +162,7 @@ def test_a_hedge_counts_the_positions_closing_in_the_same_tick() -> None:
     hedge = decision("hedge", "breaker", "breaker", (("target", 0.0), ("instrument", "SPY")), None)
     proposer = Proposer(None, Sizing(), lambda *a: 0.0)
     alone = proposer.propose([hedge], view, book, {"P1": mark}, "crash")
-    assert alone[0].order is not None and alone[0].order.quantity == 400  # sell 400 shares
+    assert alone[0].order is not None and alone[0].order.quantity == abs(round(mark.delta))
     both = proposer.propose([close, hedge], view, book, {"P1": mark}, "crash")
     assert both[0].order is not None and both[0].order.intent == "close"
     assert both[1].order is None and "smaller than one SPY unit" in (both[1].note or "")
