@@ -61,8 +61,9 @@ def account_view(
     cluster = cluster_of(ex, snap)
     spy = snap.underlyings.get(BENCHMARK)
     bw: float | None = None
-    if spy is not None and spy.price:
-        # An underlying without a price adds nothing (its delta cannot be weighted).
+    unpriced = bool((~np.isfinite(ex.bw_delta) & (ex.delta != 0.0)).any())
+    if spy is not None and spy.price and not unpriced:
+        # A held underlying without a price makes it unknown: the limits then fail closed.
         bw = float(np.nansum(ex.bw_delta))
     used = sum(margin(m.held, m, snap) for m in marks)
     hedge_shares = sum(

@@ -198,14 +198,17 @@ def no_entries_unless_active(run: RunTables, max_lines: int = MAX_LINES) -> Inva
 
 
 def only_closing_while_halted(run: RunTables, max_lines: int = MAX_LINES) -> Invariant:
-    """(b) While HALTED only closing orders reached the broker: close, reduce, flatten, or an
-    adjustment whose every leg closes (part of) a leg the position held before the tick."""
+    """(b) While HALTED only closing orders reached the broker: close, reduce, flatten, an
+    adjustment whose every leg closes (part of) a leg the position held before the tick, or a
+    hedge order that makes the hedge smaller without crossing zero."""
     found = _Found("only_closing_while_halted", max_lines)
     halted = [o for o in run.orders
               if o["status"] in SENT and run.states.get(o["time"]) == HALTED]  # fmt: skip
     held = _HeldBefore(run.positions)
     for o in halted:
-        if o["intent"] not in CLOSING and not (o["intent"] == "adjust" and held.closes(o)):
+        # An adjustment that only closes legs, or a hedge made smaller, takes risk off.
+        reduces = o["intent"] in ("adjust", "hedge") and held.closes(o)
+        if o["intent"] not in CLOSING and not reduces:
             found.add(o["time"], f"{_what(o)} sent while HALTED: only closing orders may be")
     return found.result(len(halted))
 

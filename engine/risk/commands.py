@@ -2,8 +2,11 @@
 
 `v6 halt RUN_DIR [--flatten]` and `v6 resume RUN_DIR` each write one small JSON file into
 RUN_DIR/commands/, atomically (write, then rename), from any terminal. The engine reads the
-oldest pending command at the start of its next tick, moves the file to commands/done/ and
-journals it as a `risk_events` row, so a resumed dry run replays it at the same tick. A folder
+oldest pending command at the start of its next tick, moves the file to commands/done/ (its
+name prefixed with the tick's UTC time) and journals it as a `risk_events` row, so a resumed
+dry run replays it at the same tick. A command read after the journal's last checkpoint, lost
+with an interrupted run's unflushed rows, goes back to the folder on resume (`requeue_after`):
+a kill switch is never dropped by a crash. A folder
 is the smallest interface that works for a dry run and the live engine alike, needs no server,
 and survives restarts.
 """
@@ -15,7 +18,7 @@ import os
 import time as _time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol, cast
 
@@ -60,13 +63,37 @@ class CommandFolder:
             done.mkdir(exist_ok=True)
             try:
                 text = path.read_text(encoding="utf-8")
-                path.rename(done / name)
+                path.rename(done / f"{_stamp(time)}{_SEP}{name}")
             except FileNotFoundError:  # another reader took it
                 continue
             command = _parse(text)
             if command is not None:
                 return command
         return None
+
+
+    def requeue_after(self, checkpoint: datetime | None) -> list[str]:
+        """Put back the commands read at ticks after `checkpoint` (all, if None): their
+        journal rows were never flushed. Returns the file names requeued."""
+        done = self.folder / "done"
+        if not done.is_dir():
+            return []
+        after = "" if checkpoint is None else _stamp(checkpoint)
+        out = []
+        for path in sorted(done.glob(f"*{_SEP}*.json")):
+            tick, _, name = path.name.partition(_SEP)
+            if tick > after:
+                path.rename(self.folder / name)
+                out.append(name)
+        return out
+
+
+_SEP = "__"
+
+
+def _stamp(time: datetime) -> str:
+    """The tick as a sortable UTC text, for the names of commands read."""
+    return time.astimezone(UTC).strftime("%Y%m%dT%H%M%S%fZ")
 
 
 def _parse(text: str) -> Command | None:
@@ -116,8 +143,9 @@ def journaled(rows: Iterable[Mapping[str, object]]) -> dict[datetime, Command]:
     """Tick time → command, from `risk_events` rows of kind `command`."""
     out: dict[datetime, Command] = {}
     for r in rows:
-        if r.get("kind") == "command" and r.get("detail") in COMMANDS:
+        detail = str(r.get("detail") or "").split(";")[0]  # "resume; still firing: …"
+        if r.get("kind") == "command" and detail in COMMANDS:
             t = r["time"]
             assert isinstance(t, datetime)
-            out[t] = cast(Command, r["detail"])
+            out[t] = detail
     return out

@@ -181,7 +181,9 @@ def cluster_of(ex: Exposure, snap: Snapshot) -> Cluster | None:
     x = np.zeros(len(CLUSTER))
     for i, s in enumerate(ex.symbols):
         j = CLUSTER.index(FUTURE_PROXY.get(s, s)) if FUTURE_PROXY.get(s, s) in CLUSTER else -1
-        if j >= 0 and np.isfinite(ex.dollar_delta[i]):
+        if j >= 0 and ex.delta[i] != 0.0:
+            if not np.isfinite(ex.dollar_delta[i]):
+                return None  # held, but no price: unknown
             x[j] += ex.dollar_delta[i] / 100.0
     beta, vol = np.ones(len(CLUSTER)), np.ones(len(CLUSTER))
     known = [True] * len(CLUSTER)

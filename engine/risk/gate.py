@@ -35,7 +35,7 @@ from engine.risk.trading_state import (
     TradingState,
     step,
 )  # fmt: skip
-from engine.risk.whatif import Breach, LimitsCheck, Pending, order_impact, violations
+from engine.risk.whatif import Breach, Impact, LimitsCheck, Pending, order_impact, violations
 from engine.runtime.intents import CLOSING, Proposal, closes_only
 from engine.state.snapshot import PortfolioState, RiskState, Snapshot
 
@@ -74,11 +74,17 @@ class WhatIf:
         self.margin_usd = committed_usd + p.margin_usd  # this entry and those passed before it
 
     @cached_property
-    def after(self) -> Pending:
+    def impact(self) -> Impact:
         assert self.p.order is not None
-        imp = order_impact(self.p.order, self.view, self.p.margin_usd, self.book)
-        shapes = self.check.shapes if self.check is not None else frozenset()
-        return self.pending.plus(imp, shapes)
+        return order_impact(self.p.order, self.view, self.p.margin_usd, self.book)
+
+    @property
+    def shapes(self) -> frozenset[tuple[bool, bool]]:
+        return self.check.shapes if self.check is not None else frozenset()
+
+    @cached_property
+    def after(self) -> Pending:
+        return self.pending.plus(self.impact, self.shapes)
 
     @cached_property
     def violations(self) -> list[str]:
@@ -99,7 +105,7 @@ class HaltedControl:
 
     def validate(self, p: Proposal, ctx: GateContext, w: WhatIf) -> str | None:
         assert p.order is not None
-        if ctx.state == HALTED and p.order.intent not in CLOSING and not closes_only(p):
+        if ctx.state == HALTED and not reduces_risk(p):
             return f"trading HALTED by {', '.join(ctx.because)}: only closing orders pass"
         return None
 
@@ -135,10 +141,16 @@ class WhatIfLimitsControl:
 
     def validate(self, p: Proposal, ctx: GateContext, w: WhatIf) -> str | None:
         assert p.order is not None
-        if p.order.intent in CLOSING or closes_only(p):
+        if reduces_risk(p):
             return None
         found = w.violations
         return "; ".join(found) if found else None
+
+
+def reduces_risk(p: Proposal) -> bool:
+    """Exits, side closes and a hedge made smaller: these pass HALTED and every limit."""
+    assert p.order is not None
+    return p.order.intent in CLOSING or closes_only(p) or p.reduces_hedge
 
 
 DEFAULT_CONTROLS: tuple[Control, ...] = (
@@ -186,14 +198,20 @@ class RiskGate:
         what-if of `portfolio.cluster_delta`); `book`: the tick's quotes, to reuse its index."""
         out = []
         check = self.limits
-        pending = Pending(view.portfolio, check.counts(view) if check else {}, cluster)
-        before = check.breaches(view, pending) if check is not None else {}
-        committed = 0.0  # buying power taken by entries passed earlier this tick
+        # Two views of the tick so far. `strict` (for everything but hedges) counts the passed
+        # orders that add risk, not the closes: the broker may still refuse a close, and an
+        # entry must not use room it has not freed. `netted` (for hedges) counts the closes
+        # too: the Proposer sized the hedge net of them, and checks must agree with it.
+        strict = Pending(view.portfolio, check.counts(view) if check else {}, cluster)
+        netted = strict
+        before = check.breaches(view, strict) if check is not None else {}
+        committed = 0.0  # buying power taken by entries and hedges passed earlier this tick
         for p in proposals:
             if p.order is None:
                 out.append(Verdict(p, None))
                 continue
-            w = WhatIf(p, view, pending, check, before, book, committed)
+            hedge = p.order.intent == "hedge"
+            w = WhatIf(p, view, netted if hedge else strict, check, before, book, committed)
             for c in self.controls:
                 why = c.validate(p, ctx, w)
                 if why is not None:
@@ -201,11 +219,9 @@ class RiskGate:
                     break
             else:
                 out.append(Verdict(p, None))
-                # Every passed order moves the Greeks the next one is checked against (the
-                # hedge is sized net of this tick's closes too). A close keeps its position in
-                # the counts and its buying power until filled: the broker may still refuse it.
-                pending = w.after
+                netted = w.after if hedge else netted.plus(w.impact, w.shapes)
                 if p.order.intent not in CLOSING and not closes_only(p):
+                    strict = strict.plus(w.impact, w.shapes) if hedge else w.after
                     committed += p.margin_usd
         return out
 

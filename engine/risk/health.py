@@ -1,7 +1,8 @@
 """Health signals the breakers read: data age, the day's order rejects, the broker link.
 
-Data age is the longest time any watched symbol (SPY and every underlying held) has gone
-without a fresh quote: a finite, positive price with an uncrossed bid and ask. A feed that
+Data age is the longest time any watched symbol (SPY, every underlying held and a futures
+hedge) has gone without a fresh quote: a finite, positive price with an uncrossed bid and ask;
+a symbol never quoted is stale from the first tick that watched it. A feed that
 knows better (a live feed, from its tick times) sets `risk.data_age_seconds` itself, and the
 larger of the two counts. Rejects are the broker's (not the risk gate's) since the start of
 the New York trading day.
@@ -33,12 +34,16 @@ class Health:
         """Seconds since the stalest watched symbol's last fresh quote; None before any."""
         worst: float | None = None
         for symbol in {BENCHMARK, *held}:
-            if fresh(snap.underlyings.get(symbol)):
+            future = snap.market.futures.get(symbol)
+            if future is not None:  # a futures hedge: its own quote
+                ok = future.price is not None and math.isfinite(future.price) and future.price > 0
+            else:
+                ok = fresh(snap.underlyings.get(symbol))
+            if ok:
                 self._last_fresh[symbol] = snap.time
-            last = self._last_fresh.get(symbol)
-            age = None if last is None else (snap.time - last).total_seconds()
-            if age is None:
-                continue
+            # Never fresh yet: stale from the first tick that watched it, not unknown forever.
+            last = self._last_fresh.setdefault(symbol, snap.time)
+            age = (snap.time - last).total_seconds()
             worst = age if worst is None else max(worst, age)
         given = snap.risk.data_age_seconds
         if given is not None:

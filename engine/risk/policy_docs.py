@@ -46,12 +46,14 @@ _CONTROLS = {
     "(REDUCING) by <cause>`",
     "buying_power": "**buying power** (entries): the entry must fit in what is left after the "
     "entries passed before it this tick — `needs $A of buying power, $B available`",
-    "limits": "**what-if limits** (every order but closing ones): every limit is evaluated on "
-    "the portfolio as it would be after this order and the orders passed before it this tick; "
-    "the order is refused if it breaches a limit that held, or takes a breached one further "
+    "limits": "**what-if limits** (every order but closing ones and smaller hedges): every "
+    "limit is evaluated on the portfolio as it would be after this order and the orders passed "
+    "before it this tick (closes count only for hedges, which are sized net of them); the "
+    "order is refused if it breaches a limit that held, or takes a breached one further "
     'beyond — "would breach limit L: `check` fails by N (values) [file:line:col]" / '
-    '"would take limit L further beyond: …". A limit that cannot be evaluated (unknown '
-    "data) counts as breached.",
+    '"would take limit L further beyond: …"; other limits it breaches follow by name and '
+    "amount. A limit that cannot be evaluated (unknown data) after the order counts as "
+    "breached, even if it was unknown before.",
 }
 
 
@@ -79,13 +81,15 @@ def _intro() -> list[str]:
         "| `REDUCING` | a tripped breaker or a breached limit asks for `block_entries` | new "
         f"risk: {_verbs(RISK_INCREASING)} orders; exits, hedges and other adjustments pass |",
         "| `HALTED` | a breaker or limit asks for `halt` or `flatten`, or `v6 halt` | everything "
-        f"but closing orders ({_verbs(CLOSING)} and the `close_tested` adjustment); with "
-        "`flatten`, every open position is closed, tick after tick, until `v6 resume` |",
+        f"but closing orders ({_verbs(CLOSING)}, the `close_tested` adjustment and a hedge "
+        "made smaller); with `flatten`, every open position is closed, tick after tick, "
+        "until `v6 resume` |",
         "",
         "The state is the most severe one wanted by a tripped breaker or a breached limit. A "
         "breaker stays tripped after its trigger clears, until its reset (below); a limit acts "
         "only while it is breached. `HALTED` is left only by `v6 resume`, even once its "
-        "breakers have reset: someone must look before trading starts again. Every change of "
+        "breakers have reset: someone must look before trading starts again. A `reset manual` "
+        "breaker still firing on the tick of a resume stays tripped. Every change of "
         "state is a `risk_events` row of kind `transition` (cause, the rules behind it and "
         "their condition values), and every tick's state is `equity.risk_state`.",
         "",

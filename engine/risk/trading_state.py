@@ -30,6 +30,7 @@ from engine.dsl.trace import Decision
 ACTIVE, REDUCING, HALTED = "ACTIVE", "REDUCING", "HALTED"
 _SEVERITY = {ACTIVE: 0, REDUCING: 1, HALTED: 2}
 _WANTS = {"block_entries": REDUCING, "halt": HALTED, "flatten": HALTED}
+_STATEFUL = ("breaker", "limit")  # the kinds of rules whose actions set the trading state
 Command = Literal["halt", "flatten", "resume"]  # `flatten`: halt and close everything
 EVENT_KINDS = ("trip", "reset", "transition", "command")
 
@@ -101,7 +102,7 @@ def step(
         else:
             trips[breaker] = replace(old, last=time, wants=want)
     fired = {d.rule_id for d in decisions if d.kind == "breaker"}
-    flatten = s.flatten or any(d.verb == "flatten" for d in decisions if d.kind == "breaker")
+    flatten = s.flatten or any(d.verb == "flatten" for d in decisions if d.kind in _STATEFUL)
     for breaker, trip in sorted(trips.items()):
         if breaker in fired:
             continue
@@ -112,12 +113,22 @@ def step(
             events.append(RiskEvent(time, now, now, breaker, since, "reset", (breaker,)))
     operator_halt = s.operator_halt
     if command is not None:
-        events.append(RiskEvent(time, now, now, "operator", command, "command"))
+        # A manual breaker still firing on the resume tick stays tripped: resuming into it
+        # would trade one tick and trip again (the drawdown from a peak does not heal).
+        held = sorted(b for b, t in trips.items()
+                      if by_id.get(b) and by_id[b].manual and b in fired)  # fmt: skip
+        detail = command if command != "resume" or not held else (
+            f"resume; still firing, stays tripped: {', '.join(held)}")  # fmt: skip
+        events.append(RiskEvent(time, now, now, "operator", detail, "command", tuple(held)))
     if command == "resume":
         for b in [b for b, t in trips.items() if by_id.get(b) and by_id[b].manual]:
+            if b in fired:
+                continue
             del trips[b]
             events.append(RiskEvent(time, now, now, b, "operator resume", "reset", (b,)))
-        operator_halt = flatten = False
+        operator_halt = False
+        # Only what still asks for it this tick keeps flattening.
+        flatten = any(d.verb == "flatten" for d in decisions if d.kind in _STATEFUL)
     elif command in ("halt", "flatten"):
         operator_halt = True
         flatten = flatten or command == "flatten"

@@ -142,7 +142,8 @@ class Pending:
             bw_delta_spy=_plus(pf.bw_delta_spy, imp.bw_delta),
             buying_power_used=used,
             buying_power_available=None if used is None or net_liq is None else net_liq - used,
-            margin_used_pct=None if used is None or not net_liq else used / net_liq,
+            margin_used_pct=None if used is None or net_liq is None or net_liq <= 0
+            else used / net_liq,
             cluster_delta=None if cluster is None else cluster.exposure,
         )
         return Pending(after, counts, cluster)
@@ -274,17 +275,20 @@ def violations(before: Mapping[str, Breach], after: Mapping[str, Breach]) -> lis
     worse: list[tuple[str, Breach, Breach | None]] = []
     for limit, b in after.items():
         was = before.get(limit)
-        if was is None or b.size > was.size + 1e-9 * max(1.0, abs(was.size)):
+        # Unknown after the order counts as breached, already-unknown included: fail closed.
+        if was is None or math.isinf(b.size) or b.size > was.size + 1e-9 * max(1.0, was.size):
             worse.append((limit, b, was))
     if not worse:
         return []
     limit, b, was = worse[0]
-    how = "would breach limit" if was is None else "would take limit"
-    beyond = "" if was is None else " further beyond"
+    how = "would breach limit" if was is None or math.isinf(b.size) else "would take limit"
+    beyond = "" if was is None or math.isinf(b.size) else " further beyond"
     out = [f"{how} {limit}{beyond}: {b.explain()}"]
     for limit, b, was in worse[1:]:
         if was is None:
             out.append(f"also breach {limit}" + ("" if math.isinf(b.size) else f" by {b.size:g}"))
+        elif math.isinf(b.size):
+            out.append(f"also {limit} still unknown")
         else:
             out.append(f"also {limit} further by {b.size - was.size:g}")
     return out

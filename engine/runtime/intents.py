@@ -49,9 +49,10 @@ class Proposal:
     order: Order | None
     note: str | None = None  # why there is no order
     entry: dict[str, Any] = field(default_factory=dict)  # facts for a new position
-    # Buying power the order takes: an entry's max loss × units, a hedge's change in its
-    # requirement (negative: frees); 0 for the rest (closes free theirs).
+    # Buying power the order takes: an entry's max loss × units, a hedge's increase in its
+    # requirement; 0 for the rest (what closes and smaller hedges free counts once filled).
     margin_usd: float = 0.0
+    reduces_hedge: bool = False  # a hedge order that moves the hedge toward zero, not past it
 
 
 CLOSING = frozenset({"close", "reduce", "flatten"})  # intents that only take risk off
@@ -271,7 +272,9 @@ class Proposer:
                        abs(units), pid, HEDGE)  # fmt: skip
         held = book.positions.get(pid)
         now = held.legs[0].per_unit if held is not None and held.legs else 0
-        return Proposal(d, order, margin_usd=_hedge_margin(contract, now, now + units, price))
+        margin = max(0.0, _hedge_margin(contract, now, now + units, price))
+        smaller = now * (now + units) >= 0 and abs(now + units) < abs(now)
+        return Proposal(d, order, margin_usd=margin, reduces_hedge=smaller)
 
     def _open(
         self, d: Decision, oid: str, view: Snapshot, book: Book, regime: str | None

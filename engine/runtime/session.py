@@ -117,7 +117,9 @@ def run_dry_runs(
             journal, header, resume_after = RunJournal.resume(spec.out)
             # Operator commands of the first attempt replay at their ticks.
             earlier = journaled(read_table(spec.out, "risk_events").to_pylist())
-            engine.commands = Replayed(earlier, resume_after, CommandFolder(spec.out))
+            folder = CommandFolder(spec.out)
+            folder.requeue_after(resume_after)  # read, but lost with the unflushed rows
+            engine.commands = Replayed(earlier, resume_after, folder)
         else:
             header = run_header(spec, prep.ruleset, engine)
             journal = RunJournal.create(spec.out, header)

@@ -54,3 +54,21 @@ def test_a_resumed_run_replays_journaled_commands_then_reads_the_folder(run_dir:
     assert r.poll(T0 + timedelta(hours=1)) is None  # replaying: the folder waits
     assert r.poll(T0 + timedelta(days=2)) == "resume"
     assert NoCommands().poll(T0) is None
+
+
+def test_commands_read_after_the_checkpoint_are_requeued_on_resume(run_dir: Path) -> None:
+    folder = CommandFolder(run_dir)
+    send(run_dir, "halt")
+    send(run_dir, "flatten")
+    assert folder.poll(T0) == "halt"  # journaled and flushed before the crash
+    assert folder.poll(T0 + timedelta(days=1)) == "flatten"  # read, then lost unflushed
+    assert folder.requeue_after(T0) == [next(iter(sorted(
+        p.name for p in (run_dir / "commands").glob("*.json"))))]  # fmt: skip
+    assert folder.poll(T0 + timedelta(days=2)) == "flatten"
+    assert folder.poll(T0 + timedelta(days=2)) is None
+    assert len(list((run_dir / "commands" / "done").glob("*.json"))) == 2
+
+
+def test_a_resume_refused_for_a_breaker_still_firing_replays_as_resume() -> None:
+    rows = [{"kind": "command", "time": T0, "detail": "resume; still firing, stays tripped: dd"}]
+    assert journaled(rows) == {T0: "resume"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -28,7 +29,7 @@ def test_a_quote_is_fresh_when_priced_and_not_crossed() -> None:
 
 def test_data_age_is_the_stalest_watched_symbol() -> None:
     h = Health()
-    assert h.data_age(snap(0, SPY=None), ()) is None  # never seen: unknown
+    assert h.data_age(snap(0, SPY=None), ()) == 0.0  # never quoted: stale from now on
     assert h.data_age(snap(1, SPY=500.0, QQQ=400.0), ["QQQ"]) == 0.0
     assert h.data_age(snap(3, SPY=501.0, QQQ=None), ["QQQ"]) == 120.0
     assert h.data_age(snap(6, SPY=None, QQQ=401.0), []) == 180.0  # SPY is always watched
@@ -46,3 +47,15 @@ def test_rejects_count_per_new_york_day() -> None:
     assert h.rejects_so_far(T0 + timedelta(hours=2)) == 2
     assert h.rejects_so_far(T0 + timedelta(days=1)) == 0
     assert h.count_rejects(T0 + timedelta(days=1), []) == 0
+
+
+def test_a_symbol_never_quoted_goes_stale_and_a_futures_hedge_is_watched() -> None:
+    h = Health()
+    assert h.data_age(snap(0, SPY=500.0), ["IWM"]) == 0.0
+    assert h.data_age(snap(5, SPY=500.0), ["IWM"]) == 300.0  # IWM never had a quote
+    es = make_snapshot(underlyings={"SPY": {"price": 500.0}},
+                       market={"futures": {"ES": {"price": None}}}, time=T0)  # fmt: skip
+    h2 = Health()
+    assert h2.data_age(es, ["ES"]) == 0.0
+    later = replace(es, time=T0 + timedelta(minutes=3))
+    assert h2.data_age(later, ["ES"]) == 180.0

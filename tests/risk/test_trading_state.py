@@ -129,3 +129,18 @@ def test_a_flatten_holds_until_resume() -> None:
     assert s.state == ACTIVE and not s.flatten
     s, _ = _step(s, day(3), [fired("drawdown", "flatten")], {}, POLICIES)
     assert s.state == HALTED and s.flatten
+
+
+def test_resume_keeps_a_manual_breaker_that_still_fires() -> None:
+    s, _ = _step(TradingState(), day(0), [fired("drawdown", "flatten")], {}, POLICIES)
+    s, ev = _step(s, day(1), [fired("drawdown", "flatten")], {}, POLICIES, command="resume")
+    assert s.state == HALTED and "drawdown" in s.trips and s.flatten
+    (cmd,) = [e for e in ev if e.kind == "command"]
+    assert cmd.detail == "resume; still firing, stays tripped: drawdown"
+    s, ev = _step(s, day(2), [], {}, POLICIES, command="resume")
+    assert s.state == ACTIVE and not s.trips
+
+
+def test_a_limit_asking_to_flatten_holds_the_flatten() -> None:
+    s, _ = _step(TradingState(), day(0), [fired("too_big", "flatten", "limit")], {}, POLICIES)
+    assert s.state == HALTED and s.flatten

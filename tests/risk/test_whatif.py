@@ -129,3 +129,43 @@ def test_limits_that_cannot_be_evaluated_after_the_order_refuse_it() -> None:
     unknown = Pending(PortfolioState(**{**CALM, "bw_delta_spy": None}), now.counts)
     (why,) = violations(CHECK.breaches(v, now), CHECK.breaches(v, unknown))
     assert why.startswith("would breach limit bw_delta") and "unknown" in why
+
+
+def test_an_unknown_limit_refuses_risk_even_when_it_was_unknown_before() -> None:
+    v = view(bw_delta_spy=None)
+    now = pending(v)
+    before = CHECK.breaches(v, now)
+    assert math.isinf(before["bw_delta"].size)
+    after = now.plus(order_impact(order("hedge", (shares("SPY", 10),)), v), CHECK.shapes)
+    (why,) = violations(before, CHECK.breaches(v, after))
+    assert why.startswith("would breach limit bw_delta") and "unknown" in why
+
+
+def test_entries_do_not_count_on_room_a_close_has_not_freed_yet() -> None:
+    gate = RiskGate(CHECK, RS.compiled.breaker_policies)
+    v = view(bw_delta_spy=240.0)  # band ±250
+    ctx = gate.context([], v.portfolio, v.time)
+    close = proposal(order("close", (shares("SPY", -200),), strategy="iron_condor"))
+    entry = proposal(order("open", (shares("SPY", 50),), strategy="iron_condor"))
+    hedge = proposal(order("hedge", (shares("SPY", 50),)))
+    v_close, v_entry, v_hedge = gate.review([close, entry, hedge], ctx, v, cluster=ZERO)
+    assert v_close.blocked is None
+    assert v_entry.control == "limits" and "bw_delta" in (v_entry.blocked or "")  # 290 > 250
+    assert v_hedge.blocked is None  # sized net of the close: 240 - 200 + 50 = 90
+
+
+def test_a_smaller_hedge_passes_while_halted_and_a_larger_one_does_not() -> None:
+    from dataclasses import replace as dc_replace
+
+    from engine.dsl.trace import ActionInfo as AI
+
+    gate = RiskGate(CHECK, RS.compiled.breaker_policies)
+    v = view()
+    halt = Decision(T0, RS.hash, AI("daily_loss", "breaker", "breaker", "halt", None, (), (), None,
+                                    0, "f:1:1"), (), None, None)  # fmt: skip
+    ctx = gate.context([halt], v.portfolio, v.time)
+    smaller = dc_replace(proposal(order("hedge", (shares("SPY", 100),))), reduces_hedge=True)
+    larger = proposal(order("hedge", (shares("SPY", -100),)))
+    v_small, v_large = gate.review([smaller, larger], ctx, v, cluster=ZERO)
+    assert v_small.blocked is None
+    assert v_large.control == "halted"
