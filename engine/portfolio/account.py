@@ -31,24 +31,6 @@ class AccountView:
     cluster: Cluster | None  # the index cluster's exposure; None: a vol or beta unknown
 
 
-def beta_weighted_delta(m: PositionMark, snap: Snapshot) -> tuple[float, bool] | None:
-    """The position's delta in SPY share-equivalents, and whether its beta was guessed (1);
-    None without a SPY price or the position's own price."""
-    spy = snap.underlyings.get(BENCHMARK)
-    spy_price = spy.price if spy is not None else None
-    h = m.held
-    u = snap.underlyings.get(h.symbol)
-    price = u.price if u is not None else None
-    beta = 1.0 if h.symbol == BENCHMARK else (u.beta if u is not None else None)
-    if h.legs and h.legs[0].contract.kind == "future":
-        # An index future's delta is in index units: its dollar delta over SPY's price.
-        fut = snap.market.futures.get(h.symbol)
-        price, beta = (fut.price if fut is not None else None), 1.0
-    if not spy_price or not price:
-        return None
-    return m.delta * (beta if beta is not None else 1.0) * price / spy_price, beta is None
-
-
 def account_view(
     book: Book, marks: Sequence[PositionMark], snap: Snapshot, margin: MarginFn
 ) -> AccountView:
