@@ -157,12 +157,10 @@ def test_entries_do_not_count_on_room_a_close_has_not_freed_yet() -> None:
 def test_a_smaller_hedge_passes_while_halted_and_a_larger_one_does_not() -> None:
     from dataclasses import replace as dc_replace
 
-    from engine.dsl.trace import ActionInfo as AI
-
     gate = RiskGate(CHECK, RS.compiled.breaker_policies)
     v = view()
-    halt = Decision(T0, RS.hash, AI("daily_loss", "breaker", "breaker", "halt", None, (), (), None,
-                                    0, "f:1:1"), (), None, None)  # fmt: skip
+    info = ActionInfo("daily_loss", "breaker", "breaker", "halt", None, (), (), None, 0, "f:1:1")
+    halt = Decision(T0, RS.hash, info, (), None, None)
     ctx = gate.context([halt], v.portfolio, v.time)
     smaller = dc_replace(proposal(order("hedge", (shares("SPY", 100),))), reduces_hedge=True)
     larger = proposal(order("hedge", (shares("SPY", -100),)))
