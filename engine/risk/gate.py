@@ -219,9 +219,18 @@ class RiskGate:
                     break
             else:
                 out.append(Verdict(p, None))
-                netted = w.after if hedge else netted.plus(w.impact, w.shapes)
-                if p.order.intent not in CLOSING and not closes_only(p):
-                    strict = strict.plus(w.impact, w.shapes) if hedge else w.after
+                same = netted is strict  # no close passed yet: one portfolio, one update
+                adds = p.order.intent not in CLOSING and not closes_only(p)
+                if hedge:
+                    netted = w.after
+                    if adds:
+                        strict = netted if same else strict.plus(w.impact, w.shapes)
+                elif adds:
+                    strict = w.after
+                    netted = strict if same else netted.plus(w.impact, w.shapes)
+                else:
+                    netted = netted.plus(w.impact, w.shapes)
+                if adds:
                     committed += p.margin_usd
         return out
 
