@@ -8,6 +8,7 @@ so that the journal can show it rather than hide it.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -73,10 +74,18 @@ def account_view(
         buying_power_used=used,
         buying_power_available=net_liq - used,
         margin_used_pct=used / net_liq if net_liq > 0 else None,
-        cluster_delta=None if cluster is None else cluster.exposure,
+        cluster_delta=_known(cluster),
     )
     guesses = int((ex.beta_guessed & (ex.delta != 0.0)).sum())
     return AccountView(portfolio, net_liq, hedge_shares, guesses, cluster)
+
+
+def _known(cluster: Cluster | None) -> float | None:
+    """The cluster's exposure, None when unknown (no price, or no correlation for a pair)."""
+    if cluster is None:
+        return None
+    value = cluster.exposure
+    return value if math.isfinite(value) else None
 
 
 def _rows(marks: Sequence[PositionMark], snap: Snapshot) -> tuple[LegRows, Market]:

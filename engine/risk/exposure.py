@@ -9,6 +9,7 @@ per calendar day, money in USD.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -148,35 +149,41 @@ def single_index_correlation(beta: F64, vol: F64, market_vol: float) -> F64:
 
 @dataclass(frozen=True)
 class Cluster:
-    """The index cluster's dollar delta per 1% move, per symbol, and their correlation."""
+    """The index cluster's dollar delta per 1% move, per symbol, and what their correlations
+    come from: betas to SPY and realized vols (NaN: unknown). Correlations are needed only
+    between symbols that are both held, so an unknown vol matters only then."""
 
     symbols: tuple[str, ...]
     usd_per_pct: F64
-    correlation: F64
-    known: tuple[bool, ...]  # False: no vol or beta (fine while nothing is held there)
+    beta: F64
+    vol: F64
+    market_vol: float
 
     @property
     def exposure(self) -> float:
-        """USD per 1% move of the cluster, correlation-adjusted: sqrt(xᵀ C x)."""
+        """USD per 1% move of the cluster, correlation-adjusted: sqrt(xᵀ C x); NaN when two
+        held symbols have no known correlation."""
         x = self.usd_per_pct
-        return float(np.sqrt(max(0.0, float(x @ self.correlation @ x))))
+        held = np.flatnonzero(x)
+        if held.size <= 1:
+            return float(np.abs(x).sum())
+        rho = single_index_correlation(self.beta[held], self.vol[held], self.market_vol)
+        xs = x[held]
+        q = float(xs @ rho @ xs)
+        return q if math.isnan(q) else float(np.sqrt(max(0.0, q)))  # NaN: unknown
 
-    def plus(self, symbol: str, usd_per_pct: float) -> Cluster | None:
-        """The cluster with `usd_per_pct` more on `symbol` (a future counts for its ETF);
-        None when that symbol's correlation is unknown."""
+    def plus(self, symbol: str, usd_per_pct: float) -> Cluster:
+        """The cluster with `usd_per_pct` more on `symbol` (a future counts for its ETF)."""
         symbol = FUTURE_PROXY.get(symbol, symbol)
         if symbol not in self.symbols or usd_per_pct == 0.0:
             return self
-        j = self.symbols.index(symbol)
-        if not self.known[j]:
-            return None
         x = self.usd_per_pct.copy()
-        x[j] += usd_per_pct
-        return Cluster(self.symbols, x, self.correlation, self.known)
+        x[self.symbols.index(symbol)] += usd_per_pct
+        return Cluster(self.symbols, x, self.beta, self.vol, self.market_vol)
 
 
 def cluster_of(ex: Exposure, snap: Snapshot) -> Cluster | None:
-    """The cluster of `ex` at `snap`; None when a beta or a realized vol is unknown (the limit
+    """The cluster of `ex` at `snap`; None when a held cluster symbol has no price (the limit
     reading it then fails closed)."""
     x = np.zeros(len(CLUSTER))
     for i, s in enumerate(ex.symbols):
@@ -185,20 +192,17 @@ def cluster_of(ex: Exposure, snap: Snapshot) -> Cluster | None:
             if not np.isfinite(ex.dollar_delta[i]):
                 return None  # held, but no price: unknown
             x[j] += ex.dollar_delta[i] / 100.0
-    beta, vol = np.ones(len(CLUSTER)), np.ones(len(CLUSTER))
-    known = [True] * len(CLUSTER)
+    beta, vol = np.full(len(CLUSTER), np.nan), np.full(len(CLUSTER), np.nan)
     for j, s in enumerate(CLUSTER):
         u = snap.underlyings.get(s)
         b = 1.0 if s == BENCHMARK else (None if u is None else u.beta)
         v = None if u is None else u.realized_vol_20d
-        if b is None or v is None or not v > 0:
-            if x[j] != 0.0:
-                return None
-            known[j] = False  # nothing held there: its correlation cannot matter yet
-            continue
-        beta[j], vol[j] = b, v
+        if b is not None:
+            beta[j] = b
+        if v is not None and v > 0:
+            vol[j] = v
     spy = snap.underlyings.get(BENCHMARK)
-    if spy is None or spy.realized_vol_20d is None or not spy.realized_vol_20d > 0:
-        return None
-    rho = single_index_correlation(beta, vol, spy.realized_vol_20d)
-    return Cluster(CLUSTER, x, rho, tuple(known))
+    market_vol = float("nan")
+    if spy is not None and spy.realized_vol_20d is not None and spy.realized_vol_20d > 0:
+        market_vol = spy.realized_vol_20d
+    return Cluster(CLUSTER, x, beta, vol, market_vol)

@@ -16,10 +16,10 @@ explains the violation (after zipline's trading controls):
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cached_property
+from functools import cache, cached_property
 from typing import Protocol
 
 from engine.dsl.tickgen import BreakerPolicy
@@ -65,7 +65,7 @@ class WhatIf:
         view: Snapshot,
         pending: Pending,
         check: LimitsCheck | None,
-        before: Mapping[str, Breach],
+        before: Callable[[], Mapping[str, Breach]],
         book: QuoteBook | None,
         committed_usd: float,
     ) -> None:
@@ -90,7 +90,7 @@ class WhatIf:
     def violations(self) -> list[str]:
         if self.check is None:
             return []
-        return violations(self.before, self.check.breaches(self.view, self.after))
+        return violations(self.before(), self.check.breaches(self.view, self.after))
 
 
 class Control(Protocol):
@@ -204,7 +204,10 @@ class RiskGate:
         # too: the Proposer sized the hedge net of them, and checks must agree with it.
         strict = Pending(view.portfolio, check.counts(view) if check else {}, cluster)
         netted = strict
-        before = check.breaches(view, strict) if check is not None else {}
+        start = strict
+        # The limits before any order, evaluated once and only if an order reaches the
+        # what-if control: most ticks propose nothing.
+        before = cache(lambda: check.breaches(view, start) if check is not None else {})
         committed = 0.0  # buying power taken by entries and hedges passed earlier this tick
         for p in proposals:
             if p.order is None:

@@ -128,6 +128,7 @@ class Pending:
         cluster = self.cluster
         if cluster is not None:
             cluster = None if imp.usd_per_pct is None else cluster.plus(imp.symbol, imp.usd_per_pct)
+        exposure = None if cluster is None else cluster.exposure
         used = _plus(pf.buying_power_used, imp.margin_usd)
         net_liq = pf.net_liq
         after = _evolve(
@@ -144,7 +145,7 @@ class Pending:
             buying_power_available=None if used is None or net_liq is None else net_liq - used,
             margin_used_pct=None if used is None or net_liq is None or net_liq <= 0
             else used / net_liq,
-            cluster_delta=None if cluster is None else cluster.exposure,
+            cluster_delta=None if exposure is None or math.isnan(exposure) else exposure,
         )
         return Pending(after, counts, cluster)
 

@@ -92,15 +92,16 @@ def test_single_index_correlation_is_a_clipped_correlation_matrix() -> None:
 def test_cluster_exposure_adds_orders_and_maps_futures_to_their_etf() -> None:
     from engine.risk.exposure import Cluster
 
-    together = Cluster(("SPY", "QQQ", "IWM"), np.array([100.0, 50.0, 0.0]), np.ones((3, 3)),
-                       (True, True, False))  # fmt: skip
-    assert np.isclose(together.exposure, 150.0)  # correlation 1: exposures add up
-    apart = Cluster(together.symbols, together.usd_per_pct, np.eye(3), together.known)
-    assert np.isclose(apart.exposure, np.hypot(100.0, 50.0))
-    hedged = together.plus("ES", -150.0)  # an ES hedge counts for SPY
-    assert hedged is not None and np.isclose(hedged.exposure, 0.0)
-    assert together.plus("IWM", 10.0) is None  # no vol or beta known for IWM
-    assert together.plus("GLD", 10.0) is together  # outside the cluster
+    beta, vol = np.array([1.0, 1.2, np.nan]), np.array([0.15, 0.20, np.nan])
+    c = Cluster(("SPY", "QQQ", "IWM"), np.array([100.0, 50.0, 0.0]), beta, vol, 0.15)
+    rho = 1.2 * 0.15 / 0.20
+    assert np.isclose(c.exposure, np.sqrt(100.0**2 + 50.0**2 + 2 * rho * 100.0 * 50.0))
+    hedged = c.plus("ES", -100.0)  # an ES hedge counts for SPY
+    assert np.isclose(hedged.exposure, 50.0)  # one symbol held: no correlation needed
+    assert np.isnan(c.plus("IWM", 10.0).exposure)  # IWM held with QQQ, but no vol known
+    assert c.plus("GLD", 10.0) is c  # outside the cluster
+    only_iwm = Cluster(c.symbols, np.array([0.0, 0.0, -30.0]), beta, vol, float("nan"))
+    assert only_iwm.exposure == 30.0  # unknown vols do not matter for a single holding
 
 
 def test_account_cluster_delta_from_the_snapshot_betas_and_vols() -> None:
@@ -114,11 +115,11 @@ def test_account_cluster_delta_from_the_snapshot_betas_and_vols() -> None:
     legs = LegRows(np.array([0, 1]), np.ones(2), np.ones(2), np.array([-10.0, -20.0]),
                    np.zeros(2), np.zeros(2), np.zeros(2))  # fmt: skip
     c = cluster_of(exposure(legs, market), snap)
-    assert c is not None and c.known == (True, True, False)
+    assert c is not None
     x = np.array([-20.0 * 500.0 / 100.0, -10.0 * 400.0 / 100.0])  # USD per 1% move
     rho = 1.2 * 0.15 / 0.20
     assert np.isclose(c.exposure, np.sqrt(x[0] ** 2 + x[1] ** 2 + 2 * rho * x[0] * x[1]))
-    held_iwm = LegRows(np.array([0]), np.ones(1), np.ones(1), np.array([5.0]), np.zeros(1),
-                       np.zeros(1), np.zeros(1))  # fmt: skip
-    iwm = Market(("IWM",), np.array([200.0]), np.array([np.nan]))
-    assert cluster_of(exposure(held_iwm, iwm), snap) is None  # held, but no vol: unknown
+    unpriced = Market(("QQQ",), np.array([np.nan]), np.array([1.2]))
+    held = LegRows(np.array([0]), np.ones(1), np.ones(1), np.array([5.0]), np.zeros(1),
+                   np.zeros(1), np.zeros(1))  # fmt: skip
+    assert cluster_of(exposure(held, unpriced), snap) is None  # held, but no price: unknown

@@ -26,8 +26,8 @@ CALM = {"net_liq": 100_000.0, "open_positions": 0, "bw_delta_spy": 0.0, "delta":
         "cluster_delta": 0.0}  # fmt: skip
 
 
-# Nothing held on the index cluster yet; correlation 1 between its members.
-ZERO = Cluster(CLUSTER, np.zeros(3), np.ones((3, 3)), (True, True, True))
+# Nothing held on the index cluster yet; equal vols and betas: correlation 1.
+ZERO = Cluster(CLUSTER, np.zeros(3), np.ones(3), np.full(3, 0.15), 0.15)
 
 
 def pending(v: Snapshot) -> Pending:
