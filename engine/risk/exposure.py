@@ -149,15 +149,19 @@ def single_index_correlation(beta: F64, vol: F64, market_vol: float) -> F64:
 
 @dataclass(frozen=True)
 class Cluster:
-    """The index cluster's dollar delta per 1% move, per symbol, and what their correlations
-    come from: betas to SPY and realized vols (NaN: unknown). Correlations are needed only
-    between symbols that are both held, so an unknown vol matters only then."""
+    """The index cluster's dollar delta per 1% move, per symbol, and their correlations (NaN
+    where a beta or vol is unknown). A correlation is used only between two held symbols, so
+    an unknown one matters only then."""
 
     symbols: tuple[str, ...]
     usd_per_pct: F64
-    beta: F64
-    vol: F64
-    market_vol: float
+    correlation: F64
+
+    @classmethod
+    def of(cls, symbols: tuple[str, ...], usd_per_pct: F64, beta: F64, vol: F64,
+           market_vol: float) -> Cluster:  # fmt: skip
+        """Correlations from betas and vols once per tick; orders then only move `x`."""
+        return cls(symbols, usd_per_pct, single_index_correlation(beta, vol, market_vol))
 
     @property
     def exposure(self) -> float:
@@ -167,9 +171,8 @@ class Cluster:
         held = np.flatnonzero(x)
         if held.size <= 1:
             return float(np.abs(x).sum())
-        rho = single_index_correlation(self.beta[held], self.vol[held], self.market_vol)
         xs = x[held]
-        q = float(xs @ rho @ xs)
+        q = float(xs @ self.correlation[held][:, held] @ xs)
         return q if math.isnan(q) else float(np.sqrt(max(0.0, q)))  # NaN: unknown
 
     def plus(self, symbol: str, usd_per_pct: float) -> Cluster:
@@ -179,7 +182,7 @@ class Cluster:
             return self
         x = self.usd_per_pct.copy()
         x[self.symbols.index(symbol)] += usd_per_pct
-        return Cluster(self.symbols, x, self.beta, self.vol, self.market_vol)
+        return Cluster(self.symbols, x, self.correlation)
 
 
 def cluster_of(ex: Exposure, snap: Snapshot) -> Cluster | None:
@@ -205,4 +208,4 @@ def cluster_of(ex: Exposure, snap: Snapshot) -> Cluster | None:
     market_vol = float("nan")
     if spy is not None and spy.realized_vol_20d is not None and spy.realized_vol_20d > 0:
         market_vol = spy.realized_vol_20d
-    return Cluster(CLUSTER, x, beta, vol, market_vol)
+    return Cluster.of(CLUSTER, x, beta, vol, market_vol)

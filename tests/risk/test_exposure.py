@@ -93,14 +93,14 @@ def test_cluster_exposure_adds_orders_and_maps_futures_to_their_etf() -> None:
     from engine.risk.exposure import Cluster
 
     beta, vol = np.array([1.0, 1.2, np.nan]), np.array([0.15, 0.20, np.nan])
-    c = Cluster(("SPY", "QQQ", "IWM"), np.array([100.0, 50.0, 0.0]), beta, vol, 0.15)
+    c = Cluster.of(("SPY", "QQQ", "IWM"), np.array([100.0, 50.0, 0.0]), beta, vol, 0.15)
     rho = 1.2 * 0.15 / 0.20
     assert np.isclose(c.exposure, np.sqrt(100.0**2 + 50.0**2 + 2 * rho * 100.0 * 50.0))
     hedged = c.plus("ES", -100.0)  # an ES hedge counts for SPY
     assert np.isclose(hedged.exposure, 50.0)  # one symbol held: no correlation needed
     assert np.isnan(c.plus("IWM", 10.0).exposure)  # IWM held with QQQ, but no vol known
     assert c.plus("GLD", 10.0) is c  # outside the cluster
-    only_iwm = Cluster(c.symbols, np.array([0.0, 0.0, -30.0]), beta, vol, float("nan"))
+    only_iwm = Cluster.of(c.symbols, np.array([0.0, 0.0, -30.0]), beta, vol, float("nan"))
     assert only_iwm.exposure == 30.0  # unknown vols do not matter for a single holding
 
 

@@ -27,7 +27,7 @@ CALM = {"net_liq": 100_000.0, "open_positions": 0, "bw_delta_spy": 0.0, "delta":
 
 
 # Nothing held on the index cluster yet; equal vols and betas: correlation 1.
-ZERO = Cluster(CLUSTER, np.zeros(3), np.ones(3), np.full(3, 0.15), 0.15)
+ZERO = Cluster.of(CLUSTER, np.zeros(3), np.ones(3), np.full(3, 0.15), 0.15)
 
 
 def pending(v: Snapshot) -> Pending:
