@@ -1,12 +1,20 @@
-"""Fixtures shared by the whole suite: where the real market data lives."""
+"""Fixtures shared by the whole suite: where the real market data lives; hypothesis in CI."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from engine.paths import DATA_ENV, shared_data_dir
+
+# In CI (CI=true) property tests replay the same examples on every run, so a red run can be
+# reproduced and a green one means the same thing twice; locally they keep exploring.
+settings.register_profile("ci", derandomize=True, database=None)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 
 @pytest.fixture(scope="session")
