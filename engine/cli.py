@@ -565,6 +565,40 @@ def bench_risk(
 
 
 @app.command()
+def dashboard(
+    journal: Annotated[
+        Path | None, typer.Option(help="a run folder: a dry run's, or later the live engine's")
+    ] = None,
+    compare: Annotated[
+        Path | None, typer.Option(help="a second run folder, for side by side and the diff")
+    ] = None,
+    host: Annotated[str, typer.Option(help="address to bind; not loopback needs a login")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option(min=1, max=65535, help="port to listen on")] = 5006,
+) -> None:
+    """Serve the dashboard: run overview, rule trace explorer, positions and risk, rules."""
+    from ui.app import app_factory, check_journal
+    from ui.server import ServeError, serve
+
+    try:
+        for run in (journal, compare):
+            problem = None if run is None else check_journal(run)
+            if problem:  # shown on the page as well; the server still starts
+                typer.echo(f"warning: {problem}", err=True)
+        serve(app_factory(journal, compare), host, port,
+              on_start=lambda url: typer.echo(f"V6 dashboard at {url} (Ctrl-C stops it)"))
+    except ServeError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    except OSError as exc:  # the port is taken, or the address is not ours
+        typer.echo(f"error: cannot listen on {host}:{port}: {exc.strerror}", err=True)
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        raise typer.Exit(0) from None
+
+
+@app.command()
 @_data_errors
 def compact(
     table: Annotated[
