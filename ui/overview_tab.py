@@ -57,8 +57,9 @@ def _curve(ov: Overview, what: str, label: str, cmp: Overview | None,
     if hedges and what == "equity" and len(ov.equity):
         xs = [m.date for m in hedges]
         ys = [float(ov.equity.asof(x)) for x in xs]
-        parts.append(hv.Scatter((xs, ys), "date", label).opts(marker="triangle", size=8,
-                                                              color="black"))
+        parts.append(
+            hv.Scatter((xs, ys), "date", label).opts(marker="triangle", size=8, color="black")
+        )
     return hv.Overlay(parts).opts(responsive=True, height=260, legend_position="top_left")
 
 

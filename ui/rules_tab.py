@@ -23,8 +23,9 @@ def rules_tab(reader: JournalReader, other: JournalReader | None) -> pn.viewable
             css_classes=["v6-ruleset"],
         ),
     ]
+    # <pre>, not Markdown: rule text holds `$5` and `%`, which Markdown would typeset as math.
     tabs = pn.Tabs(
-        *[(p.name, pn.pane.Markdown(f"```\n{_read(p)}\n```")) for p in files],
+        *[(p.name, pn.pane.HTML(f"<pre>{html.escape(_read(p))}</pre>")) for p in files],
         css_classes=["v6-rule-files"],
     )
     parts.append(tabs)

@@ -18,6 +18,7 @@ import panel as pn
 import param
 
 from engine.dsl.trace import fmt_value
+from engine.state.snapshot import EXCHANGE_TZ
 from ui import view_data as vd
 from ui.journal_reader import JournalReader
 
@@ -61,7 +62,8 @@ class TickPicker(param.Parameterized):
 
 
 def _label(t: datetime) -> str:
-    return f"{t:%Y-%m-%d %H:%M}"
+    """New York time, as the exchange and the trader read it."""
+    return f"{t.astimezone(EXCHANGE_TZ):%Y-%m-%d %H:%M} ET"
 
 
 def trace_tab(reader: JournalReader, picker: TickPicker) -> pn.viewable.Viewable:

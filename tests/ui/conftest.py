@@ -30,7 +30,7 @@ START, END = date(2018, 1, 1), date(2018, 3, 31)  # one quarter: 61 ticks, a few
 # The edit behind the diff view: a stricter IV-rank floor for iron condor entries.
 ENTRIES_FILE = "entries.v6"
 PARAM_BEFORE = "param iv_rank_min: percent in [0%, 100%] = 30%"
-PARAM_AFTER = "param iv_rank_min: percent in [0%, 100%] = 50%"
+PARAM_AFTER = "param iv_rank_min: percent in [0%, 100%] = 1%"
 
 Scenario = Callable[[Tab], Awaitable[None]]
 
@@ -41,7 +41,6 @@ class Journals:
 
     run: Path  # the shipped rule set
     edited: Path  # the rule set with PARAM_AFTER
-    edited_rules: Path  # the edited copy's rules/ folder (its v6.ruleset.yaml)
 
 
 @pytest.fixture(scope="session")
@@ -81,7 +80,7 @@ def journals(tmp_path_factory: pytest.TempPathFactory) -> Journals:
     ]
     for summary in run_dry_runs(specs, progress=False):
         assert summary.status == "complete", summary.lines()
-    return Journals(run, edited, manifest.parent)
+    return Journals(run, edited)
 
 
 def dashboard_argv(journal: Path, port: int, compare: Path | None = None) -> list[str]:
