@@ -128,7 +128,7 @@ def dry_runs(
         echo(f"\n4. Dry run on the market store {store} ({start}..{end})")
     runs = [out / "runs" / name for name in RULESETS]
     specs = [
-        DryRunSpec(name, start, end, run, store=store)
+        DryRunSpec(name, start, end, run, store=store, trace=Level.FULL)
         for name, run in zip(RULESETS, runs, strict=True)
     ]
     summaries = run_dry_runs(specs, progress=progress)

@@ -11,6 +11,8 @@ never a stack trace.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +24,22 @@ from ui.risk_tab import risk_tab
 from ui.rules_tab import rules_tab
 from ui.trace_tab import TickPicker, trace_tab
 
+log = logging.getLogger("v6.dashboard")
 REFRESH_MS = 5_000  # a running journal is polled this often; a finished one once
+
+
+_READERS: dict[Path, JournalReader] = {}
+
+
+def reader_for(run_dir: Path) -> JournalReader:
+    """One reader per run folder, shared by every browser session: a new session costs a
+    refresh (a `stat` per table when nothing changed), not a full read of the journal."""
+    key = run_dir.resolve()
+    reader = _READERS.get(key)
+    if reader is None:
+        reader = _READERS[key] = JournalReader(key)
+    reader.refresh()
+    return reader
 
 
 def message(title: str, text: str) -> pn.viewable.Viewable:
@@ -44,23 +61,20 @@ def build_app(journal: Path | None, compare: Path | None = None) -> pn.viewable.
             ),
         )
     try:
-        reader = JournalReader(journal)
-        reader.refresh()
-        other = None
-        if compare is not None:
-            other = JournalReader(compare)
-            other.refresh()
+        reader = reader_for(journal)
+        other = None if compare is None else reader_for(compare)
     except JournalError as exc:
         return pn.Column(header, message("The journal cannot be shown", str(exc)))
     state = reader.state
     notes = [message("Note", n) for n in state.notes]
     status = pn.pane.Markdown(_status_line(reader), css_classes=["v6-status"])
     picker = TickPicker(reader)
+    # Each tab is built when first shown, not all four when the page opens.
     tabs = pn.Tabs(
-        ("Overview", overview_tab(reader, other)),
-        ("Trace", trace_tab(reader, picker)),
-        ("Positions & risk", risk_tab(reader, picker)),
-        ("Rules", rules_tab(reader, other)),
+        ("Overview", _lazy(lambda: overview_tab(reader, other))),
+        ("Trace", _lazy(lambda: trace_tab(reader, picker))),
+        ("Positions & risk", _lazy(lambda: risk_tab(reader, picker))),
+        ("Rules", _lazy(lambda: rules_tab(reader, other))),
         dynamic=True,
         css_classes=["v6-tabs"],
     )
@@ -77,6 +91,19 @@ def build_app(journal: Path | None, compare: Path | None = None) -> pn.viewable.
 
         pn.state.add_periodic_callback(poll, period=REFRESH_MS)
     return page
+
+
+def _lazy(build: Callable[[], pn.viewable.Viewable]) -> pn.viewable.Viewable:
+    def safe() -> pn.viewable.Viewable:
+        # A view that fails shows a message on the page; the traceback goes to the terminal.
+        try:
+            return build()
+        except Exception as exc:
+            log.exception("a dashboard view failed")
+            return message("This view failed", f"{type(exc).__name__}: {exc}. The terminal "
+                           "running `v6 dashboard` has the details.")
+
+    return pn.param.ParamFunction(safe, lazy=True)
 
 
 def _status_line(reader: JournalReader) -> str:

@@ -47,12 +47,17 @@ def _curve(ov: Overview, what: str, label: str, cmp: Overview | None,
         series: pd.Series = getattr(o, what)
         return hv.Curve((series.index, series.values), "date", label, label=name)
 
-    parts: list[Any] = [*_bands(ov), curve(ov, names[0])]
+    # One element per regime colour and one for all trips: a 13-year run has hundreds of
+    # bands, and one bokeh glyph each would take seconds to build and draw.
+    parts: list[Any] = [curve(ov, names[0]), *_bands(ov)]
     if cmp is not None:
-        parts.append(curve(cmp, names[1]))
-    for m in ov.markers:
-        if m.kind == "trip":
-            parts.append(hv.VLine(m.date).opts(color="red", line_dash="dashed", line_width=1))
+        parts.insert(1, curve(cmp, names[1]))
+    trips = pd.DataFrame({"date": pd.to_datetime([m.date for m in ov.markers
+                                                  if m.kind == "trip"])})  # fmt: skip
+    if len(trips):
+        # Datetime columns, not Python objects: the linked-zoom hook compares axis ranges.
+        parts.append(hv.VLines(trips, "date").opts(color="red", line_dash="dashed",
+                                                   line_width=1))  # fmt: skip
     hedges = [m for m in ov.markers if m.kind == "hedge"]
     if hedges and what == "equity" and len(ov.equity):
         xs = [m.date for m in hedges]
@@ -60,13 +65,23 @@ def _curve(ov: Overview, what: str, label: str, cmp: Overview | None,
         parts.append(
             hv.Scatter((xs, ys), "date", label).opts(marker="triangle", size=8, color="black")
         )
-    return hv.Overlay(parts).opts(responsive=True, height=260, legend_position="top_left")
+    return hv.Overlay(parts).opts(responsive=True, height=260, legend_position="top_left",
+                                  xlabel="", ylabel=label)  # fmt: skip
 
 
-def _bands(ov: Overview) -> list[hv.VSpan]:
-    return [hv.VSpan(b.start, b.end).opts(color=REGIME_COLORS.get(b.regime or "", "#eeeeee"),
-                                          alpha=0.15)
-            for b in ov.regimes if b.regime not in (None, "normal")]  # fmt: skip
+def _bands(ov: Overview) -> list[hv.VSpans]:
+    out = []
+    for regime, color in REGIME_COLORS.items():
+        bands = [b for b in ov.regimes if b.regime == regime]
+        if bands and regime != "normal" and len(ov.equity):
+            # Clipped to the curve's days: a band reaching past the last day widens the axis,
+            # and Panel's linked-axes hook then fails comparing its mixed range types.
+            last = ov.equity.index[-1]
+            starts = pd.to_datetime([b.start for b in bands])
+            ends = pd.to_datetime([min(b.end, last) for b in bands])
+            spans = pd.DataFrame({"start": starts, "end": ends})
+            out.append(hv.VSpans(spans, ["start", "end"]).opts(color=color, alpha=0.15))
+    return out
 
 
 def _metrics(ov: Overview, cmp: Overview | None, names: tuple[str, str]) -> Any:

@@ -10,6 +10,7 @@ import pandas as pd
 import panel as pn
 
 from engine.dsl.trace import fmt_value
+from engine.state.snapshot import EXCHANGE_TZ
 from ui import view_data as vd
 from ui.journal_reader import JournalReader
 from ui.trace_tab import TickPicker
@@ -48,8 +49,9 @@ def risk_tab(reader: JournalReader, picker: TickPicker) -> pn.viewable.Viewable:
         st = vd.state_at(reader.table("equity"), reader.table("risk_events"), tick)
         tripped = ", ".join(f"{b.breaker} (since {b.since:%Y-%m-%d})" for b in st.tripped)
         events = pd.DataFrame(
-            [{"time": f"{e.time:%Y-%m-%d %H:%M}", "kind": e.kind, "before": e.state_before,
-              "after": e.state_after, "cause": e.cause, "detail": e.detail} for e in st.events]
+            [{"time": f"{e.time.astimezone(EXCHANGE_TZ):%Y-%m-%d %H:%M} ET", "kind": e.kind,
+              "before": e.state_before, "after": e.state_after, "cause": e.cause,
+              "detail": e.detail} for e in st.events]
         )  # fmt: skip
         head = pn.pane.Markdown(
             f"**Trading state: {st.state or 'unknown'}** · regime {st.regime or '—'} · "
