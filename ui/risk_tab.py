@@ -22,6 +22,8 @@ def risk_tab(reader: JournalReader, picker: TickPicker) -> pn.viewable.Viewable:
         if tick is None:
             return pn.pane.Markdown("No tick yet.")
         df = vd.positions_at(reader.table("positions"), tick)
+        levels = vd.exit_levels(reader.table("decisions"), tick)
+        df.insert(1, "exit levels", [levels.get(p, "") for p in df["position_id"]])
         if df.empty:
             return pn.pane.Markdown("No open position at this tick.", css_classes=["v6-positions"])
         return pn.widgets.Tabulator(

@@ -22,6 +22,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from engine.dsl.trace import fmt_value
 from ui.conditions import Operand, margin
 
 Arr = npt.NDArray[Any]
@@ -304,6 +305,22 @@ def positions_at(positions: pa.Table, time: datetime) -> pd.DataFrame:
     out["legs"] = [_json(t, f"positions, {p} at {time}, column 'legs'")
                    for t, p in zip(out["legs"], out["position_id"], strict=True)]  # fmt: skip
     return out
+
+
+def exit_levels(decisions: pa.Table, time: datetime) -> dict[str, str]:
+    """Per position evaluated at `time`: each exit and take-profit rule's compared value and
+    threshold (`stop_vol_adjusted: -35% vs -150%`), from the first condition that has one."""
+    out: dict[str, list[str]] = {}
+    for r in rules_at(decisions, time):
+        if r.phase not in ("exit", "take_profit"):
+            continue
+        for c in r.conditions:
+            m = margin(c.text, c.operands)
+            if m is not None:
+                value, threshold = fmt_value(m.value, m.unit), fmt_value(m.threshold, m.unit)
+                out.setdefault(r.subject, []).append(f"{r.rule_id}: {value} vs {threshold}")
+                break
+    return {pid: "; ".join(levels) for pid, levels in out.items()}
 
 
 def state_at(

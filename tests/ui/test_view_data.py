@@ -31,6 +31,7 @@ from ui.overview_data import overview
 from ui.view_data import (
     TrippedBreaker,
     ViewDataError,
+    exit_levels,
     limits_at,
     links,
     positions_at,
@@ -520,3 +521,15 @@ def test_overview_of_a_finished_run_without_equity_csv(run: Path, tmp_path: Path
     with pytest.raises(JournalError) as info:
         overview(copy)
     assert str(info.value) == f"{copy}: no equity.csv (the run wrote no trading day yet?)"
+
+
+def test_exit_levels_show_each_exit_rules_value_and_threshold() -> None:
+    stop = cond("position.pnl_pct_of_credit <= stop", False,
+                ("position.pnl_pct_of_credit", -0.35, "percent"), ("stop", -1.5, "percent"),
+                distance=-1.15)  # fmt: skip
+    dte = cond("position.dte <= dte_exit", False, ("position.dte", 33.0, "days"),
+               ("dte_exit", 21.0, "days"), distance=-12.0)  # fmt: skip
+    rows = [decision(T0, "stop_vol_adjusted", "rule", "P9", "not_fired", stop, phase="exit"),
+            decision(T0, "dte_exit", "rule", "P9", "not_fired", dte, phase="exit")]  # fmt: skip
+    levels = exit_levels(table("decisions", rows), T0)
+    assert levels == {"P9": "stop_vol_adjusted: -35% vs -150%; dte_exit: 33d vs 21d"}
