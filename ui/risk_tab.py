@@ -13,6 +13,7 @@ from engine.dsl.trace import fmt_value
 from engine.state.snapshot import EXCHANGE_TZ
 from ui import view_data as vd
 from ui.journal_reader import JournalReader
+from ui.tables import table
 from ui.trace_tab import TickPicker
 
 
@@ -24,16 +25,7 @@ def risk_tab(reader: JournalReader, picker: TickPicker) -> pn.viewable.Viewable:
         df = vd.positions_at(reader.table("positions"), tick)
         levels = vd.exit_levels(reader.table("decisions"), tick)
         df.insert(1, "exit levels", [levels.get(p, "") for p in df["position_id"]])
-        if df.empty:
-            return pn.pane.Markdown("No open position at this tick.", css_classes=["v6-positions"])
-        return pn.widgets.Tabulator(
-            df,
-            disabled=True,
-            show_index=False,
-            layout="fit_data_table",
-            css_classes=["v6-positions"],
-            height=min(80 + 32 * len(df), 400),
-        )
+        return table(df, "v6-positions", "No open position at this tick.")
 
     @pn.depends(picker.param.tick)
     def limits(tick: datetime | None) -> pn.viewable.Viewable:
@@ -74,16 +66,7 @@ def risk_tab(reader: JournalReader, picker: TickPicker) -> pn.viewable.Viewable:
 
 
 def _events(df: pd.DataFrame) -> pn.viewable.Viewable:
-    if df.empty:
-        return pn.pane.Markdown("No risk event up to this tick.")
-    return pn.widgets.Tabulator(
-        df,
-        disabled=True,
-        show_index=False,
-        layout="fit_data_table",
-        height=min(80 + 32 * len(df), 300),
-        css_classes=["v6-events"],
-    )
+    return table(df, "v6-events", "No risk event up to this tick.", max_height=300)
 
 
 def _limit_bars(views: list[vd.LimitView]) -> str:

@@ -13,6 +13,7 @@ import panel as pn
 
 from ui.compare_data import changed_decisions
 from ui.journal_reader import JournalReader
+from ui.tables import table
 
 
 def rules_tab(reader: JournalReader, other: JournalReader | None) -> pn.viewable.Viewable:
@@ -86,15 +87,4 @@ def _diff_html(a: list[Path], b: list[Path]) -> str:
 
 
 def _changes(df: pd.DataFrame) -> pn.viewable.Viewable:
-    if df.empty:
-        return pn.pane.Markdown("No decision differs.", css_classes=["v6-changes"])
-    return pn.widgets.Tabulator(
-        df,
-        disabled=True,
-        show_index=False,
-        layout="fit_data_table",
-        height=min(80 + 32 * len(df), 400),
-        css_classes=["v6-changes"],
-        pagination="local",
-        page_size=25,
-    )
+    return table(df, "v6-changes", "No decision differs.", pagination="local", page_size=25)

@@ -21,6 +21,7 @@ from engine.dsl.trace import fmt_value
 from engine.state.snapshot import EXCHANGE_TZ
 from ui import view_data as vd
 from ui.journal_reader import JournalReader
+from ui.tables import table
 
 _MARK = {"fired": "✔", "not_fired": "✘", "unknown": "?", "skipped": "–"}
 
@@ -105,11 +106,11 @@ def trace_tab(reader: JournalReader, picker: TickPicker) -> pn.viewable.Viewable
         )
         return pn.Column(
             pn.pane.Markdown("**Orders**"),
-            _table(lk.orders, "v6-links-orders"),
+            table(lk.orders, "v6-links-orders", max_height=260),
             pn.pane.Markdown("**Fills**"),
-            _table(lk.fills, "v6-links-fills"),
+            table(lk.fills, "v6-links-fills", max_height=260),
             pn.pane.Markdown("**Position**"),
-            _table(lk.positions, "v6-links-position"),
+            table(lk.positions, "v6-links-position", max_height=260),
         )
 
     decisions, orders = reader.table("decisions"), reader.table("orders")
@@ -135,19 +136,6 @@ def _timeline_plot(tl: pd.DataFrame) -> pn.viewable.Viewable:
     return pn.pane.HoloViews(
         df.hvplot.line(height=220, responsive=True, ylabel="per tick", xlabel=""),
         css_classes=["v6-timeline"],
-    )
-
-
-def _table(df: pd.DataFrame, css: str) -> pn.viewable.Viewable:
-    if df is None or len(df) == 0:
-        return pn.pane.Markdown("—", css_classes=[css])
-    return pn.widgets.Tabulator(
-        df,
-        disabled=True,
-        layout="fit_data_table",
-        height=min(60 + 32 * len(df), 260),
-        css_classes=[css],
-        show_index=False,
     )
 
 

@@ -36,6 +36,7 @@ import numpy as np
 
 from engine.dsl.errors import DslError
 from engine.dsl.ruleset import RuleSet, load_ruleset
+from engine.dsl.runtime import position_counts
 from engine.dsl.strategy import LegChoice, select_legs
 from engine.dsl.trace import ActionInfo, Decision
 from engine.execution.fill_models import QuoteBook
@@ -228,14 +229,8 @@ def recompute(case: WhatIfCase) -> Pending:
     order_marks = mark_contracts(case.view, [leg.contract for leg in case.order.legs], case.quotes)
     every = [*case.marks, _as_position(case.held, order_marks)]
     acct = account_view(case.book, every, case.view, position_margin)
-    counts: dict[tuple[str | None, str | None], int] = {}
-    for m in every:
-        h = m.held
-        if h.is_hedge:
-            continue
-        for by_strategy, by_symbol in case.check.shapes:
-            key = (h.strategy if by_strategy else None, h.symbol if by_symbol else None)
-            counts[key] = counts.get(key, 0) + 1
+    held = ((m.held.strategy, m.held.symbol) for m in every if not m.held.is_hedge)
+    counts = position_counts(held, case.check.shapes)
     return Pending(acct.portfolio, counts, acct.cluster)
 
 

@@ -8,6 +8,7 @@ order itself lives in the generated tick function (engine/dsl/tickgen.py).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import cache
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
@@ -26,6 +27,26 @@ def empty_underlying() -> Any:
     from engine.state.snapshot import UnderlyingState
 
     return UnderlyingState(symbol="")
+
+
+Counts = dict[tuple[str | None, str | None], int]
+
+
+def position_counts(
+    positions: Iterable[tuple[str | None, str]],
+    shapes: Iterable[tuple[bool, bool]],
+    into: Counts | None = None,
+) -> Counts:
+    """Open positions by (strategy, symbol) for each shape the rules read (`count_positions`,
+    `has_position`): a shape keeps the strategy, the symbol, both or neither. `positions` are
+    (strategy, symbol) pairs; counts are added to `into` when given."""
+    counts: Counts = {} if into is None else into
+    shapes = tuple(shapes)
+    for strategy, symbol in positions:
+        for by_strategy, by_symbol in shapes:
+            key = (strategy if by_strategy else None, symbol if by_symbol else None)
+            counts[key] = counts.get(key, 0) + 1
+    return counts
 
 
 class TickContext:
@@ -48,13 +69,8 @@ class TickContext:
         self.hash = rs.hash
         self.regime: str | None = snap.market.regime
         self.regime_source = "snapshot" if self.regime is not None else "unknown"
-        counts: dict[tuple[str | None, str | None], int] = {}
-        shapes = rs.compiled.count_keys
-        for p in snap.positions:
-            for by_strategy, by_symbol in shapes:
-                key = (p.strategy if by_strategy else None, p.symbol if by_symbol else None)
-                counts[key] = counts.get(key, 0) + 1
-        self.counts = counts
+        pairs = ((p.strategy, p.symbol) for p in snap.positions)
+        self.counts = position_counts(pairs, rs.compiled.count_keys)
         self.positions = sorted(snap.positions, key=_BY_ID)
         self.symbols = sorted(snap.underlyings)
         self.empty_u = empty_underlying()

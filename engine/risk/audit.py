@@ -26,6 +26,7 @@ import pyarrow.compute as pc
 from engine.dsl import ast
 from engine.dsl.errors import DslError
 from engine.dsl.ruleset import RuleSet, load_ruleset
+from engine.dsl.runtime import position_counts
 from engine.journal.delta_table import read_delta
 from engine.journal.run_journal import RunDirError, read_info
 from engine.journal.run_tables import TABLES
@@ -343,12 +344,7 @@ def _after_tick(eq: Row, rows: list[Row], check: LimitsCheck) -> tuple[Snapshot,
     }
     # A column the equity table may gain later (say day_pnl_pct) wins over its derivation.
     portfolio = PortfolioState(**(derived | {k: eq[k] for k in _journaled(eq) if k in eq}))
-    counts: Counter[tuple[str | None, str | None]] = Counter()
-    for r in rows:
-        for by_strategy, by_symbol in check.shapes:
-            counts[
-                (r["strategy"] if by_strategy else None, r["symbol"] if by_symbol else None)
-            ] += 1
+    counts = position_counts(((r["strategy"], r["symbol"]) for r in rows), check.shapes)
     # The journal keeps no market data: limits that read it are not checked (_unreadable).
     state = eq["risk_state"]
     view = Snapshot(time=eq["time"].astimezone(EXCHANGE_TZ), portfolio=portfolio,

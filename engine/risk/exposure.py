@@ -10,7 +10,6 @@ per calendar day, money in USD.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -118,23 +117,6 @@ def concentration(margin_by_underlying: F64) -> F64:
     """Each underlying's share of the buying power in use (0 where nothing is used)."""
     total = float(margin_by_underlying.sum())
     return margin_by_underlying / total if total > 0 else np.zeros_like(margin_by_underlying)
-
-
-def cluster_exposure(ex: Exposure, cluster: Sequence[str], correlation: F64) -> tuple[float, float]:
-    """(sum of |dollar delta|, correlation-adjusted dollar delta) of the cluster's underlyings.
-
-    The adjusted figure is sqrt(xᵀ C x) with x the cluster's dollar deltas and C their return
-    correlation: with correlation 1 it is |Σ x| (positions add up), with 0 it is the
-    root-sum-square. SPY, QQQ and IWM move together (ρ ≈ 0.8–0.95), so three "independent"
-    positions of one sign are close to one large one; a limit on this number caps that.
-    """
-    rows = [ex.symbols.index(s) for s in cluster if s in ex.symbols]
-    x = ex.dollar_delta[rows]
-    c = np.asarray(correlation, dtype=np.float64)
-    if c.shape != (len(rows), len(rows)):
-        raise ValueError(f"correlation must be {len(rows)}×{len(rows)} for {list(cluster)}")
-    adjusted = float(np.sqrt(max(0.0, float(x @ c @ x))))
-    return float(np.abs(x).sum()), adjusted
 
 
 def single_index_correlation(beta: F64, vol: F64, market_vol: float) -> F64:

@@ -21,7 +21,7 @@ from types import MappingProxyType
 from typing import Any
 
 from engine.dsl.ruleset import RuleSet
-from engine.dsl.runtime import empty_underlying
+from engine.dsl.runtime import empty_underlying, position_counts
 from engine.dsl.trace import BlockInfo, Level, RuleTrace, distance, fmt_value, rule_trace
 from engine.execution.fill_models import QuoteBook
 from engine.execution.orders import Order
@@ -119,9 +119,7 @@ class Pending:
         opened = 0
         if imp.opens:
             opened = 1
-            for by_strategy_, by_symbol_ in shapes:
-                key = (imp.strategy if by_strategy_ else None, imp.symbol if by_symbol_ else None)
-                counts[key] = counts.get(key, 0) + 1
+            position_counts([(imp.strategy, imp.symbol)], shapes, into=counts)
             by_symbol[imp.symbol] = by_symbol.get(imp.symbol, 0) + 1
             if imp.strategy is not None:
                 by_strategy[imp.strategy] = by_strategy.get(imp.strategy, 0) + 1
@@ -233,12 +231,7 @@ class LimitsCheck:
             if (True, False) in self.shapes:
                 quick.update({(s, None): n for s, n in pf.positions_by_strategy.items()})
             return quick
-        out: dict[tuple[str | None, str | None], int] = {}
-        for p in view.positions:
-            for by_strategy, by_symbol in self.shapes:
-                key = (p.strategy if by_strategy else None, p.symbol if by_symbol else None)
-                out[key] = out.get(key, 0) + 1
-        return out
+        return position_counts(((p.strategy, p.symbol) for p in view.positions), self.shapes)
 
     def breaches(self, view: Snapshot, pending: Pending) -> dict[str, Breach]:
         """Limit id → how far beyond it `pending` would be; limits that hold are absent."""

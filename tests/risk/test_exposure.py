@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.risk.exposure import LegRows, Market, cluster_exposure, concentration, exposure
+from engine.risk.exposure import LegRows, Market, concentration, exposure
 from tests.dsl.conftest import make_snapshot
 
 MARKET = Market(("IWM", "QQQ", "SPY"), np.array([150.0, 300.0, 400.0]),
@@ -61,17 +61,17 @@ def test_aggregation_matches_a_loop_and_what_if_is_additive(
 
 
 def test_cluster_exposure_between_sum_and_root_sum_square() -> None:
-    ex = exposure(legs([(0, 100, 1, 1.0), (1, 100, 1, 1.0), (2, 100, 1, 1.0)]), MARKET)
-    x = np.array([15_000.0, 30_000.0, 40_000.0])
-    gross, same = cluster_exposure(ex, ("IWM", "QQQ", "SPY"), np.ones((3, 3)))
-    assert gross == pytest.approx(x.sum()) and same == pytest.approx(x.sum())
-    _, independent = cluster_exposure(ex, ("IWM", "QQQ", "SPY"), np.eye(3))
+    from engine.risk.exposure import Cluster
+
+    x = np.array([150.0, 300.0, 400.0])  # USD per 1% move
+    syms = ("IWM", "QQQ", "SPY")
+    same = Cluster(syms, x, np.ones((3, 3))).exposure
+    assert same == pytest.approx(x.sum())  # correlation 1: they add up
+    independent = Cluster(syms, x, np.eye(3)).exposure
     assert independent == pytest.approx(math.sqrt((x**2).sum()))
     rho = np.full((3, 3), 0.9) + 0.1 * np.eye(3)
-    _, typical = cluster_exposure(ex, ("IWM", "QQQ", "SPY"), rho)
+    typical = Cluster(syms, x, rho).exposure
     assert independent < typical < same
-    with pytest.raises(ValueError, match="3×3"):
-        cluster_exposure(ex, ("IWM", "QQQ", "SPY"), np.eye(2))
 
 
 def test_concentration_shares() -> None:
